@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crossroads-learn/crossroads/internal/redisdb"
+	"github.com/crossroads-learn/crossroads/server"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the Crossroads web app",
+		Long: `Serve the web app: lessons, labs and the decision wizard.
+
+Without REDIS_URL an embedded, in-memory Redis starts inside the process.
+Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
+		Args: noArgs,
+	}
+	addr := cmd.Flags().String("addr", envOr("CROSSROADS_ADDR", "127.0.0.1:8080"), "address to listen on (env CROSSROADS_ADDR)")
+	redisURL := cmd.Flags().String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db; empty starts an embedded one (env REDIS_URL)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if _, _, err := net.SplitHostPort(*addr); err != nil {
+			return usagef("--addr: %q is not host:port", *addr)
+		}
+		ctx := cmd.Context()
+		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded)
+
+		srv, err := server.New(server.Config{
+			RedisLabel: db.Describe(),
+			Ready:      db.Ready,
+			Version:    buildVersion(),
+		})
+		if err != nil {
+			return fmt.Errorf("build server: %w", err)
+		}
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", *addr, err)
+		}
+		slog.Info("serving", "url", "http://"+ln.Addr().String())
+		fmt.Fprintf(cmd.OutOrStdout(), "Crossroads is running at http://%s (Ctrl-C to stop)\n", ln.Addr())
+		return srv.Serve(ctx, ln)
+	}
+	return cmd
+}

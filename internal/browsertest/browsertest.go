@@ -1,0 +1,70 @@
+// Package browsertest starts headless Chromium for the browser tests, with the
+// flags this project's machines need, and refuses to skip silently in CI.
+package browsertest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Path returns the Chromium binary: $CHROMIUM_PATH, else /usr/bin/chromium,
+// else the first chromium on PATH.
+func Path() string {
+	if p := os.Getenv("CHROMIUM_PATH"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// New returns a browser tab context that lives at most timeout and is closed
+// when the test ends. Without Chromium the test is skipped, or failed when
+// CI=true.
+func New(t testing.TB, timeout time.Duration) context.Context {
+	t.Helper()
+	path := Path()
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("browsertest: chromium is not installed (CI=true requires it)")
+		}
+		t.Skip("browsertest: chromium is not installed; apt-get install chromium to run browser tests")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("browsertest: start chromium: %v", err)
+	}
+	return ctx
+}

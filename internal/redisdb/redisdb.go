@@ -1,0 +1,141 @@
+// Package redisdb is the one place that decides which Redis Crossroads talks
+// to: an embedded, in-memory server when no URL is given, so a learner needs
+// nothing installed, or a real Redis 7+ when REDIS_URL points at one.
+//
+// Everything above this package sees a plain go-redis client and cannot tell
+// the two apart.
+package redisdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// MinMajorVersion is the oldest Redis major version the labs support: they
+// rely on XAUTOCLAIM and the consumer-group fields of XINFO added in 7.0.
+const MinMajorVersion = 7
+
+// DB is an open Redis connection and, when embedded, the server behind it.
+type DB struct {
+	Client *redis.Client
+	// Embedded is true when the server runs inside this process.
+	Embedded bool
+	// Version is the server version reported by INFO, or "" when embedded.
+	Version string
+	// Addr is host:port of the server.
+	Addr string
+
+	mini *miniredis.Miniredis
+}
+
+// Options tune Open; the zero value is ready to use.
+type Options struct {
+	// PingTimeout bounds the connection check against a real server.
+	PingTimeout time.Duration
+}
+
+// Open connects to the Redis at url, or starts an embedded one when url is
+// empty. A real server must answer PING within the timeout and report a
+// version of at least 7.0.
+func Open(ctx context.Context, url string, opt Options) (*DB, error) {
+	if opt.PingTimeout <= 0 {
+		opt.PingTimeout = 3 * time.Second
+	}
+	if url == "" {
+		return openEmbedded()
+	}
+	return openURL(ctx, url, opt)
+}
+
+func openEmbedded() (*DB, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("start embedded redis: %w", err)
+	}
+	return &DB{
+		Client:   redis.NewClient(&redis.Options{Addr: m.Addr()}),
+		Embedded: true,
+		Addr:     m.Addr(),
+		mini:     m,
+	}, nil
+}
+
+func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	o.DialTimeout = opt.PingTimeout
+	c := redis.NewClient(o)
+	ctx, cancel := context.WithTimeout(ctx, opt.PingTimeout)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis at %s is unreachable: %w", o.Addr, err)
+	}
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis at %s: read INFO server: %w", o.Addr, err)
+	}
+	version := infoField(info, "redis_version")
+	if err := checkVersion(version); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis at %s: %w", o.Addr, err)
+	}
+	return &DB{Client: c, Version: version, Addr: o.Addr}, nil
+}
+
+// infoField returns the value of key in the text INFO prints.
+func infoField(info, key string) string {
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func checkVersion(v string) error {
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return fmt.Errorf("cannot read its version %q", v)
+	}
+	if n < MinMajorVersion {
+		return fmt.Errorf("version %s is older than %d.0, which the labs need", v, MinMajorVersion)
+	}
+	return nil
+}
+
+// Describe says in a few words which Redis is in use, for logs and the footer.
+func (db *DB) Describe() string {
+	if db.Embedded {
+		return "embedded Redis — data is in memory"
+	}
+	return "Redis " + db.Version + " at " + db.Addr
+}
+
+// Ready reports whether the server answers PING.
+func (db *DB) Ready(ctx context.Context) error {
+	return db.Client.Ping(ctx).Err()
+}
+
+// Close closes the client and stops an embedded server.
+func (db *DB) Close() error {
+	err := db.Client.Close()
+	if db.mini != nil {
+		db.mini.Close()
+	}
+	if errors.Is(err, redis.ErrClosed) {
+		return nil
+	}
+	return err
+}

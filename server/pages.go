@@ -1,0 +1,88 @@
+package server
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// pages holds one parsed template set per page: the shared layout plus that
+// page's own blocks, so pages can each define "main" without clashing.
+type pages struct {
+	sets map[string]*template.Template
+}
+
+func loadPages(a *assets) (*pages, error) {
+	funcs := template.FuncMap{
+		"asset": a.url,
+	}
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse layout: %w", err)
+	}
+	files, err := fs.Glob(templateFS, "templates/pages/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("list pages: %w", err)
+	}
+	p := &pages{sets: map[string]*template.Template{}}
+	for _, f := range files {
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, f)
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", f, err)
+		}
+		p.sets[strings.TrimSuffix(path.Base(f), ".html")] = t
+	}
+	return p, nil
+}
+
+// view is what every page template receives: the page's own data plus what
+// the layout needs.
+type view struct {
+	Title      string
+	Section    string // "home", "lessons", "labs" or "decide": marks the current nav item
+	RedisLabel string
+	Version    string
+	Data       any
+}
+
+// render writes page name with data. Rendering into a buffer first means a
+// template error becomes a clean 500 page, not half a page.
+func (s *Server) render(c *gin.Context, status int, name string, v view) {
+	t, ok := s.pages.sets[name]
+	if !ok {
+		s.log.Error("unknown page template", "page", name)
+		c.String(http.StatusInternalServerError, "Internal error: unknown page.")
+		return
+	}
+	v.RedisLabel = s.cfg.RedisLabel
+	v.Version = s.cfg.Version
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		s.log.Error("render page", "page", name, "err", err)
+		c.String(http.StatusInternalServerError, "Internal error while rendering this page.")
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// errorPage renders a friendly page for a status code with one sentence of
+// explanation.
+func (s *Server) errorPage(c *gin.Context, status int, message string) {
+	s.render(c, status, "error", view{
+		Title: http.StatusText(status),
+		Data: struct {
+			Status  int
+			Message string
+		}{status, message},
+	})
+}
