@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
 // ShutdownTimeout is how long in-flight requests get to finish after a stop
@@ -38,6 +39,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is shown in the footer.
 	Version string
+	// Redis stores per-learner state (progress, answers, sandboxes).
+	Redis *redis.Client
 }
 
 // Server is the web application. Create it with New.

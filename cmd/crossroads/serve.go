@@ -40,6 +40,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 			RedisLabel: db.Describe(),
 			Ready:      db.Ready,
 			Version:    buildVersion(),
+			Redis:      db.Client,
 		})
 		if err != nil {
 			return fmt.Errorf("build server: %w", err)
