@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -129,4 +130,25 @@ func placeholderCommands() []string {
 		}
 	}
 	return names
+}
+
+func TestHealthcheck(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	code, out, _ := runCLI(t, "healthcheck", "--url", srv.URL+"/healthz")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "ok\n", out)
+	code, _, stderr := runCLI(t, "healthcheck", "--url", srv.URL+"/readyz")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "status 503")
+	code, _, stderr = runCLI(t, "healthcheck", "--url", "ftp://x")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--url")
 }

@@ -35,7 +35,7 @@ process; set REDIS_URL=redis://host:6379/0 to use a real Redis 7 or newer.`,
 		slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l})))
 		return nil
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd(), newLabCmd(), newDecideCmd(), newWorkerCmd())
+	root.AddCommand(newServeCmd(), newVersionCmd(), newHealthcheckCmd(), newLabCmd(), newDecideCmd(), newWorkerCmd())
 	return root
 }
 
