@@ -24,6 +24,8 @@ func TestHomeExplainsBothAnalogiesAndLinksEverySection(t *testing.T) {
 	assert.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
 	assert.Contains(t, body, "The restaurant")
 	assert.Contains(t, body, "The postal service")
+	assert.Contains(t, body, "<strong>waits for the answer</strong>", "content Markdown is rendered, not escaped")
+	assert.NotContains(t, body, "&lt;p&gt;")
 	for _, href := range []string{`href="/lessons"`, `href="/labs"`, `href="/decide"`} {
 		assert.Contains(t, body, href)
 	}
