@@ -219,3 +219,10 @@ func TestGracefulShutdownLetsInFlightRequestsFinish(t *testing.T) {
 		t.Fatal("Closing() was not closed, so streams would hold shutdown open")
 	}
 }
+
+func TestSameOriginPostPassesCrossOriginProtection(t *testing.T) {
+	_, base := newTestServer(t, Config{})
+	res, body := postForm(t, nil, base+"/no-such-form", "x=1")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode, "a same-origin POST reaches the router")
+	assert.Contains(t, body, "This road leads nowhere")
+}
