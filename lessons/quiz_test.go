@@ -1,0 +1,84 @@
+package lessons
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestGrade(t *testing.T) {
+	ch, _ := loadFixture(t).Chapter("waiting")
+	q := ch.Quiz
+
+	r, err := q.Grade(map[string][]string{"answer-q1": {"0"}, "answer-q2": {"sync"}, "answer-q3": {"1"}, "other": {"ignored"}})
+	require.NoError(t, err)
+	assert.Equal(t, 3, r.Score)
+	assert.True(t, r.Perfect())
+
+	r, err = q.Grade(map[string][]string{"answer-q1": {"1"}, "answer-q2": {"async"}})
+	require.NoError(t, err)
+	assert.Equal(t, 0, r.Score)
+	assert.Equal(t, 3, r.Total)
+	assert.Equal(t, "1", r.Questions[0].Chosen)
+	assert.False(t, r.Questions[0].Correct)
+	assert.Empty(t, r.Questions[2].Chosen, "unanswered")
+
+	bad := map[string]map[string][]string{
+		"unknown question":         {"answer-q9": {"0"}},
+		"option out of range":      {"answer-q1": {"7"}},
+		"not a number":             {"answer-q1": {"zero"}},
+		"classify not allowed":     {"answer-q2": {"maybe"}},
+		"choice value on classify": {"answer-q2": {"0"}},
+		"two values":               {"answer-q1": {"0", "1"}},
+	}
+	for name, form := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := q.Grade(form)
+			require.ErrorIs(t, err, ErrBadAnswer)
+		})
+	}
+}
+
+func TestRenderQuizResultExplainsEveryOption(t *testing.T) {
+	ch, _ := loadFixture(t).Chapter("waiting")
+	r, err := ch.Quiz.Grade(map[string][]string{"answer-q1": {"1"}, "answer-q2": {"sync"}})
+	require.NoError(t, err)
+	h, err := RenderQuiz(ch, "", r)
+	require.NoError(t, err)
+	s := string(h)
+	for _, q := range ch.Quiz.Questions {
+		for _, o := range q.Options {
+			assert.Contains(t, s, string(o.Why))
+		}
+	}
+	assert.Contains(t, s, `value="1" checked`, "the learner's answer stays selected")
+	assert.Contains(t, s, "You got <strong>1 of 3</strong> right.")
+	assert.Contains(t, s, `class="question is-wrong" id="q-q1"`)
+	assert.Contains(t, s, `class="question is-right" id="q-q2"`)
+	assert.Contains(t, s, "Not answered.")
+}
+
+func TestSearch(t *testing.T) {
+	c := loadFixture(t)
+	hits := c.Search("timeout", 10)
+	require.NotEmpty(t, hits)
+	assert.Equal(t, "glossary", hits[0].Kind, "the term itself ranks first")
+	assert.Equal(t, "/glossary#timeout", hits[0].URL)
+
+	hits = c.Search("BROK", 10)
+	require.NotEmpty(t, hits)
+	urls := []string{}
+	for _, h := range hits {
+		urls = append(urls, h.URL)
+	}
+	assert.Contains(t, urls, "/lessons/handing-off#brokers", "prefix match, case-insensitive")
+
+	hits = c.Search("redis streams", 10)
+	require.Len(t, hits, 1, "every word must match")
+	assert.Contains(t, hits[0].Snippet, "Redis Streams")
+
+	assert.Empty(t, c.Search("  ", 10))
+	assert.Empty(t, c.Search("zebra", 10))
+	assert.Len(t, c.Search("the", 1), 1, "limit")
+}
