@@ -1,0 +1,64 @@
+package labs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/crossroads-learn/crossroads/internal/redisdb"
+	"github.com/crossroads-learn/crossroads/internal/redistest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// go-redis and net/http keep a few background goroutines per client.
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// fastSettings keep tests quick: no latency, short retry and block times.
+func fastSettings(mode Mode) Settings {
+	s := DefaultSettings()
+	s.Mode = mode
+	s.Timeout = 500 * time.Millisecond
+	s.RetryAfter = 30 * time.Millisecond
+	s.EmailConsumers, s.AnalyticsConsumers = 4, 4
+	return s
+}
+
+// newSandbox opens a sandbox on the test's Redis (real when REDIS_URL is set).
+func newSandbox(t testing.TB, settings Settings) *Sandbox {
+	t.Helper()
+	db := redistest.Open(t)
+	return newSandboxOn(t, db, settings)
+}
+
+func newSandboxOn(t testing.TB, db *redisdb.DB, settings Settings) *Sandbox {
+	t.Helper()
+	id := redistest.Sandbox(t, db.Client)
+	sb, err := New(context.Background(), db.Client, id, Options{
+		Settings: &settings, Logger: quietLogger(), Block: 50 * time.Millisecond,
+		Breaker: BreakerPolicy{Failures: 5, Cooldown: 100 * time.Millisecond},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, sb.Close()) })
+	return sb
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,267 @@
+package labs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Result is one run's outcome; its JSON is the `crossroads lab run --json`
+// contract. Audit figures (emails, duplicates, analytics, lost) are the
+// change in the sandbox's Redis records over the run, so they include the
+// work of workers in other processes.
+type Result struct {
+	Mode             Mode      `json:"mode"`
+	SignupsAttempted int64     `json:"signups_attempted"`
+	SignupsSucceeded int64     `json:"signups_succeeded"`
+	SignupsFailed    int64     `json:"signups_failed"`
+	Latency          Quantiles `json:"latency_ms"`
+	ThroughputPerS   float64   `json:"throughput_per_s"`
+	DurationS        float64   `json:"duration_s"`
+	EffectLatency    Quantiles `json:"effect_latency_ms"`
+	EmailsSent       int64     `json:"emails_sent"`
+	EmailDuplicates  int64     `json:"email_duplicates"`
+	AnalyticsEvents  int64     `json:"analytics_events"`
+	Retries          int64     `json:"retries"`
+	Redeliveries     int64     `json:"redeliveries"`
+	DLQSize          int64     `json:"dlq_size"`
+	MaxConsumerLag   int64     `json:"max_consumer_lag"`
+	Lost             int64     `json:"lost"`
+	OrphanedUsers    int64     `json:"orphaned_users"`
+	TrimmedPending   int64     `json:"trimmed_pending"`
+	Crashes          int64     `json:"consumer_crashes"`
+	Drained          bool      `json:"drained"`
+	Started          time.Time `json:"started"`
+	Settings         Settings  `json:"settings"`
+	Load             LoadSpec  `json:"load"`
+	Cancelled        bool      `json:"cancelled"`
+}
+
+// Run sends one bounded load to the signup API, waits for async work to drain,
+// audits the result and adds it to the history. Only one load runs at a time
+// (ErrBusy); cancelling ctx stops it early and the partial result is returned.
+func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
+	if err := spec.Validate(); err != nil {
+		return Result{}, err
+	}
+	if s.api == nil {
+		return Result{}, fmt.Errorf("run a load: this sandbox is a worker without a signup API")
+	}
+	if !s.runMu.TryLock() {
+		return Result{}, ErrBusy
+	}
+	defer s.runMu.Unlock()
+	if s.ctx.Err() != nil {
+		return Result{}, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopWithSandbox := context.AfterFunc(s.ctx, cancel)
+	defer stopWithSandbox()
+	if spec.DrainTimeout == 0 {
+		spec.DrainTimeout = 30 * time.Second
+	}
+	settings := s.Settings()
+	res := Result{Mode: settings.Mode, Started: time.Now().UTC(), Settings: settings, Load: spec}
+
+	before, err := s.Totals(ctx)
+	if err != nil {
+		return res, err
+	}
+	base := s.count.copy()
+	s.effectLatency.reset()
+	s.signupLatency.reset()
+	s.maxLag.Store(0)
+	var sent atomic.Int64
+	progress := &RunProgress{Started: res.Started, Target: spec.Signups, Phase: "load"}
+	s.progress.Store(progress)
+	defer s.progress.Store(nil)
+	publishProgress := func(phase string) {
+		s.progress.Store(&RunProgress{Started: res.Started, Target: spec.Signups, Sent: sent.Load(), Phase: phase})
+	}
+
+	if spec.RecoverAfter > 0 {
+		t := time.AfterFunc(spec.RecoverAfter, func() {
+			_, err := s.Update(func(st *Settings) {
+				st.Email.Down, st.Email.Hang = false, false
+				st.Analytics.Down, st.Analytics.Hang = false, false
+			})
+			if err != nil {
+				s.log.Warn("recover services", "err", err)
+			}
+		})
+		defer t.Stop()
+	}
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		s.sample(sampleCtx, func() { publishProgress("") })
+	}()
+
+	out := generate(ctx, s.httpc, s.SignupURL(), spec, newID("")[:6], &sent)
+	res.Cancelled = ctx.Err() != nil
+	publishProgress("drain")
+	if settings.Mode == ModeAsync || s.Settings().Mode == ModeAsync {
+		res.Drained = s.drain(ctx, spec.DrainTimeout) == nil
+	}
+	stopSampling()
+	<-sampled
+
+	res.SignupsAttempted, res.SignupsSucceeded, res.SignupsFailed = out.attempted, out.succeeded, out.failed
+	res.Latency = out.latency.quantiles()
+	res.DurationS = round3(out.duration.Seconds())
+	if res.DurationS > 0 {
+		res.ThroughputPerS = round3(float64(out.succeeded) / out.duration.Seconds())
+	}
+	res.EffectLatency = s.effectLatency.quantiles()
+	now := s.count.copy()
+	res.Retries = now.Retries - base.Retries
+	res.Redeliveries = now.Redeliveries - base.Redeliveries
+	res.OrphanedUsers = now.Orphaned - base.Orphaned
+	res.TrimmedPending = now.Trimmed - base.Trimmed
+	res.Crashes = now.Crashes - base.Crashes
+	res.MaxConsumerLag = s.maxLag.Load()
+
+	auditCtx, cancelAudit := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancelAudit()
+	after, err := s.Totals(auditCtx)
+	if err != nil {
+		return res, err
+	}
+	res.EmailsSent = after.EmailsSent - before.EmailsSent
+	res.EmailDuplicates = after.EmailDuplicates - before.EmailDuplicates
+	res.AnalyticsEvents = after.AnalyticsEvents - before.AnalyticsEvents
+	res.Lost = max(after.Lost-before.Lost, 0)
+	if _, dead, _, err := s.store.streamStats(auditCtx); err == nil {
+		res.DLQSize = dead
+	}
+	s.histMu.Lock()
+	s.history = append(s.history, res)
+	if len(s.history) > s.opt.History {
+		s.history = s.history[len(s.history)-s.opt.History:]
+	}
+	s.histMu.Unlock()
+	return res, nil
+}
+
+// History returns the kept run results, oldest first.
+func (s *Sandbox) History() []Result {
+	s.histMu.Lock()
+	defer s.histMu.Unlock()
+	return append([]Result(nil), s.history...)
+}
+
+// sample watches the stream while a load runs: it records the largest lag,
+// trims what every group has finished with, and refreshes progress.
+func (s *Sandbox) sample(ctx context.Context, tick func()) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tick()
+		_, _, groups, err := s.store.streamStats(ctx)
+		if err != nil {
+			continue
+		}
+		for _, g := range groups {
+			if g.Lag > s.maxLag.Load() {
+				s.maxLag.Store(g.Lag)
+			}
+		}
+		if n++; n%10 == 0 {
+			if _, err := s.store.trim(ctx, groups); err != nil && ctx.Err() == nil {
+				s.log.Warn("trim stream", "err", err)
+			}
+		}
+	}
+}
+
+// Drain waits until every group has nothing pending and nothing undelivered,
+// or until timeout.
+func (s *Sandbox) Drain(ctx context.Context, timeout time.Duration) error {
+	return s.drain(ctx, timeout)
+}
+
+func (s *Sandbox) drain(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(25 * time.Millisecond)
+	defer t.Stop()
+	for {
+		_, _, groups, err := s.store.streamStats(ctx)
+		if err == nil && len(groups) > 0 {
+			idle := true
+			for _, g := range groups {
+				if g.Lag > s.maxLag.Load() {
+					s.maxLag.Store(g.Lag)
+				}
+				if g.Pending > 0 || g.Lag > 0 {
+					idle = false
+				}
+			}
+			if idle {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Trace sends one signup through the API and follows it until both effects
+// happened (or wait ran out): request, storage, publish, each consumer's
+// delivery, calls, retries and acks, in order.
+func (s *Sandbox) Trace(ctx context.Context, email, name string, wait time.Duration) (Trace, error) {
+	if s.api == nil {
+		return Trace{}, fmt.Errorf("trace a signup: this sandbox is a worker without a signup API")
+	}
+	if err := checkDuration("wait", wait, 0, time.Minute); err != nil {
+		return Trace{}, err
+	}
+	tp := newTraceParent()
+	s.trace.begin(tp)
+	tr := Trace{TraceParent: tp}
+	body, _ := json.Marshal(signupBody{Email: email, Name: name})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.SignupURL(), bytes.NewReader(body))
+	if err != nil {
+		s.trace.end(tp)
+		return tr, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", tp)
+	resp, err := s.httpc.Do(req)
+	if err != nil {
+		s.trace.end(tp)
+		return tr, fmt.Errorf("trace a signup: %w", err)
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	tr.Status = resp.StatusCode
+	json.Unmarshal(raw, &tr.Reply)
+	if resp.StatusCode/100 == 2 {
+		deadline := time.Now().Add(wait)
+		for !s.trace.complete(tp) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	tr.Complete = s.trace.complete(tp)
+	tr.Steps = s.trace.end(tp)
+	if resp.StatusCode == http.StatusBadRequest {
+		return tr, &FieldError{Field: tr.Reply.Field, Reason: tr.Reply.Error}
+	}
+	return tr, nil
+}
