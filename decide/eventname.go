@@ -80,6 +80,12 @@ func splitWords(name string) (words []string, sep string) {
 
 func isPast(w string) bool {
 	w = strings.ToLower(w)
+	// Phrasal verbs written as one word: signedup, loggedin, checkedout.
+	for _, particle := range []string{"up", "in", "out", "on", "off"} {
+		if base, ok := strings.CutSuffix(w, particle); ok && len(base) > 3 && strings.HasSuffix(base, "ed") {
+			return true
+		}
+	}
 	return (len(w) > 3 && strings.HasSuffix(w, "ed")) || participles[w]
 }
 

@@ -73,8 +73,6 @@ func (b *md) para(text string) {
 	b.line()
 }
 
-func optionKey(pattern string) string { return pattern }
-
 func titleOf(a Answers) string {
 	if strings.TrimSpace(a.Title) == "" {
 		return "Untitled decision"

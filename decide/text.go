@@ -58,6 +58,7 @@ type recordText struct {
 	Consequences map[string]string `yaml:"consequences"`
 	Confirmation map[string]string `yaml:"confirmation"`
 	Labels       map[string]string `yaml:"labels"`
+	Index        map[string]string `yaml:"index"`
 }
 
 // Text is every word of the questionnaire and the record.
