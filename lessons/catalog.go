@@ -169,6 +169,7 @@ func Load(contentFS fs.FS, opts Options) (*Catalog, error) {
 			t.UsedIn = append(t.UsedIn, ch)
 		}
 	}
+	sortTerms(c.Glossary)
 	c.index = buildIndex(c)
 	return c, nil
 }

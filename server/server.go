@@ -20,6 +20,8 @@ import (
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crossroads-learn/crossroads/lessons"
 )
 
 // ShutdownTimeout is how long in-flight requests get to finish after a stop
@@ -41,6 +43,9 @@ type Config struct {
 	Version string
 	// Redis stores per-learner state (progress, answers, sandboxes).
 	Redis *redis.Client
+	// Lessons is the parsed course (lessons.Load). Nil shows a placeholder
+	// under /lessons.
+	Lessons *lessons.Catalog
 }
 
 // Server is the web application. Create it with New.

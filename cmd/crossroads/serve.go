@@ -8,7 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/internal/redisdb"
+	"github.com/crossroads-learn/crossroads/lessons"
 	"github.com/crossroads-learn/crossroads/server"
 )
 
@@ -36,11 +38,21 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 		defer db.Close()
 		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded)
 
+		// The course is parsed once, now: a broken chapter stops start-up
+		// with its file and line instead of failing a learner later.
+		// TODO(lead): pass Source: labs.Source once the labs package exports
+		// its source FS; until then lesson source blocks show a notice.
+		catalog, err := lessons.Load(content.FS, lessons.Options{})
+		if err != nil {
+			return fmt.Errorf("load lessons: %w", err)
+		}
+
 		srv, err := server.New(server.Config{
 			RedisLabel: db.Describe(),
 			Ready:      db.Ready,
 			Version:    buildVersion(),
 			Redis:      db.Client,
+			Lessons:    catalog,
 		})
 		if err != nil {
 			return fmt.Errorf("build server: %w", err)

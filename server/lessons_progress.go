@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/crossroads-learn/crossroads/lessons"
+)
+
+// progressExport downloads the learner's progress as a JSON file.
+func (s *Server) progressExport(c *gin.Context) {
+	if s.cfg.Redis == nil {
+		s.errorPage(c, http.StatusServiceUnavailable, "Progress is not stored on this server.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	e, err := s.progressStore().Export(ctx, LearnerID(c), time.Now())
+	if err != nil {
+		s.log.Warn("export progress", "err", err)
+		s.errorPage(c, http.StatusServiceUnavailable, "Your progress could not be read just now. Please try again.")
+		return
+	}
+	c.Header("Content-Disposition", `attachment; filename="crossroads-progress.json"`)
+	c.Header("Cache-Control", "no-store")
+	c.IndentedJSON(http.StatusOK, e)
+}
+
+// progressImport replaces the learner's progress with an uploaded export.
+// It accepts a multipart form with a "file" field (the page's form) or a
+// raw JSON body.
+func (s *Server) progressImport(c *gin.Context) {
+	if s.cfg.Redis == nil {
+		s.errorPage(c, http.StatusServiceUnavailable, "Progress is not stored on this server.")
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, lessons.MaxImportBytes+8<<10)
+	var r io.Reader
+	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	switch mt {
+	case "multipart/form-data":
+		fh, err := c.FormFile("file")
+		if err != nil {
+			s.errorPage(c, http.StatusBadRequest, "file: choose a progress file (crossroads-progress.json) to import.")
+			return
+		}
+		f, err := fh.Open()
+		if err != nil {
+			s.errorPage(c, http.StatusBadRequest, "file: the uploaded file could not be read.")
+			return
+		}
+		defer f.Close()
+		r = f
+	case "application/json":
+		r = c.Request.Body
+	default:
+		s.errorPage(c, http.StatusUnsupportedMediaType, "Send the progress file as a form upload (field \"file\") or as application/json.")
+		return
+	}
+	store := s.progressStore()
+	e, err := store.ParseImport(r)
+	if errors.Is(err, lessons.ErrBadImport) {
+		s.errorPage(c, http.StatusBadRequest, "This progress file was not imported: "+strings.TrimPrefix(err.Error(), lessons.ErrBadImport.Error()+": ")+".")
+		return
+	}
+	if err != nil {
+		s.errorPage(c, http.StatusBadRequest, "The progress file could not be read.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := store.Import(ctx, LearnerID(c), e); err != nil {
+		s.log.Warn("import progress", "err", err)
+		s.errorPage(c, http.StatusServiceUnavailable, "Your progress could not be saved just now. Please try again.")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/lessons?done=imported")
+}
+
+// progressReset forgets the learner's progress.
+func (s *Server) progressReset(c *gin.Context) {
+	if s.cfg.Redis == nil {
+		s.errorPage(c, http.StatusServiceUnavailable, "Progress is not stored on this server.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.progressStore().Reset(ctx, LearnerID(c)); err != nil {
+		s.log.Warn("reset progress", "err", err)
+		s.errorPage(c, http.StatusServiceUnavailable, "Your progress could not be reset just now. Please try again.")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/lessons?done=reset")
+}

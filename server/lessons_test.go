@@ -1,0 +1,319 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/content"
+	"github.com/crossroads-learn/crossroads/lessons"
+)
+
+// realCatalog is the shipped course, loaded as serve.go loads it.
+func realCatalog(t testing.TB) *lessons.Catalog {
+	t.Helper()
+	c, err := lessons.Load(content.FS, lessons.Options{})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(c.Chapters), 2)
+	return c
+}
+
+func newLessonServer(t testing.TB) (*lessons.Catalog, string) {
+	c := realCatalog(t)
+	_, base := newTestServer(t, Config{Lessons: c})
+	return c, base
+}
+
+// browser returns an HTTP client that keeps cookies, like a learner's browser,
+// and does not follow redirects so tests can see them.
+func browser(t testing.TB) *http.Client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func fetch(t testing.TB, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	res, err := c.Get(u)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res, string(b)
+}
+
+// answers builds a quiz form: right answers, or for wrong=true the first
+// option that is not right.
+func answers(ch *lessons.Chapter, wrong bool) string {
+	v := url.Values{}
+	for _, q := range ch.Quiz.Questions {
+		for _, o := range q.Options {
+			if o.Correct != wrong {
+				v.Set(lessons.AnswerField+q.ID, o.Value)
+				break
+			}
+		}
+	}
+	return v.Encode()
+}
+
+func TestLessonPageServesTheCachedChapter(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := cat.Chapters[1]
+	res, body := get(t, base+"/lessons/"+ch.Slug)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "<h1 id=\"lesson-title\">"+htmlText(ch.Title)+"</h1>")
+	assert.Contains(t, body, `<link rel="prev" href="/lessons/`+cat.Chapters[0].Slug+`">`)
+	assert.Contains(t, body, `<link rel="next" href="/lessons/`+cat.Chapters[2].Slug+`">`)
+	assert.Contains(t, body, string(ch.TOC), "table of contents")
+	for _, h := range ch.Headings {
+		assert.Contains(t, body, `<a class="heading-anchor" href="#`+h.ID+`">`, "every heading links to itself")
+	}
+	assert.Contains(t, body, `<form class="quiz-form" method="post" action="/lessons/`+ch.Slug+`/quiz#quiz"`)
+	assertCSPClean(t, body)
+
+	res, _ = get(t, base+"/lessons/no-such-chapter")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+}
+
+func htmlText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "'", "&#39;", `"`, "&#34;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// assertCSPClean checks a page needs nothing the Content-Security-Policy
+// forbids: no inline style attributes, no inline scripts, no handlers.
+func assertCSPClean(t *testing.T, body string) {
+	t.Helper()
+	assert.NotRegexp(t, `\sstyle="`, body)
+	assert.NotRegexp(t, `<script>|<script [^>]*>[^<]`, body)
+	assert.NotRegexp(t, `\son[a-z]+="`, body)
+}
+
+func TestQuizGradingOnTheServer(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := cat.Chapters[0]
+	client := browser(t)
+	quizURL := base + "/lessons/" + ch.Slug + "/quiz"
+
+	res, body := postForm(t, client, quizURL, answers(ch, true))
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "You got <strong>0 of ")
+	assert.Equal(t, len(ch.Quiz.Questions), strings.Count(body, `class="question is-wrong"`))
+	for _, q := range ch.Quiz.Questions {
+		for _, o := range q.Options {
+			assert.Contains(t, body, string(o.Why), "question %s: every option is explained", q.ID)
+		}
+	}
+	assert.Contains(t, body, "Mark this chapter as read", "a wrong check does not complete the chapter")
+
+	res, body = postForm(t, client, quizURL, answers(ch, false))
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "Chapter complete.")
+	assert.Contains(t, body, "✓ You have completed this chapter.")
+
+	// lessons.js asks for just the graded check.
+	req, err := http.NewRequest(http.MethodPost, quizURL, strings.NewReader(answers(ch, true)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Requested-With", "fetch")
+	res, err = client.Do(req)
+	require.NoError(t, err)
+	frag, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.True(t, strings.HasPrefix(string(frag), `<section class="quiz"`), "a fragment, not a page")
+	assert.NotContains(t, string(frag), "<html")
+
+	// The best score survives a worse attempt; the last one is shown too.
+	_, index := fetch(t, client, base+"/lessons")
+	n := len(ch.Quiz.Questions)
+	assert.Contains(t, index, "quiz best "+itoa(n)+"/"+itoa(n)+", last 0/"+itoa(n))
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestQuizRejectsTamperedAnswers(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := cat.Chapters[0]
+	q := ch.Quiz.Questions[0]
+	quizURL := base + "/lessons/" + ch.Slug + "/quiz"
+	cases := map[string]string{
+		"unknown question":   lessons.AnswerField + "no-such-question=0",
+		"value not offered":  lessons.AnswerField + q.ID + "=99",
+		"script as a value":  lessons.AnswerField + q.ID + "=%3Cscript%3E",
+		"answer given twice": lessons.AnswerField + q.ID + "=" + q.Options[0].Value + "&" + lessons.AnswerField + q.ID + "=" + q.Options[1].Value,
+		"malformed body":     "%zz",
+	}
+	for name, form := range cases {
+		t.Run(name, func(t *testing.T) {
+			res, body := postForm(t, nil, quizURL, form)
+			assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+			assert.NotContains(t, body, "<script>")
+		})
+	}
+	t.Run("too large", func(t *testing.T) {
+		res, _ := postForm(t, nil, quizURL, "x="+strings.Repeat("a", 20<<10))
+		assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+	})
+	t.Run("unknown chapter", func(t *testing.T) {
+		res, _ := postForm(t, nil, base+"/lessons/nope/quiz", "")
+		assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	})
+	t.Run("message names the field", func(t *testing.T) {
+		_, body := postForm(t, nil, quizURL, lessons.AnswerField+"no-such-question=0")
+		assert.Contains(t, body, "answer-no-such-question")
+	})
+}
+
+func TestProgressExportImportAndReset(t *testing.T) {
+	cat, base := newLessonServer(t)
+	alice := browser(t)
+	a, b := cat.Chapters[0], cat.Chapters[1]
+	postForm(t, alice, base+"/lessons/"+a.Slug+"/quiz", answers(a, false))
+	res, _ := postForm(t, alice, base+"/lessons/"+b.Slug+"/complete", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	res, exported := fetch(t, alice, base+"/lessons/progress/export")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, res.Header.Get("Content-Disposition"), `attachment; filename="crossroads-progress.json"`)
+	var e lessons.Export
+	require.NoError(t, json.Unmarshal([]byte(exported), &e))
+	assert.Equal(t, 1, e.Version)
+	assert.True(t, e.Chapters[a.Slug].Completed)
+	assert.Equal(t, len(a.Quiz.Questions), e.Chapters[a.Slug].BestScore)
+	assert.True(t, e.Chapters[b.Slug].Completed)
+
+	// Bob imports Alice's file through the page's upload form.
+	bob := browser(t)
+	_, before := fetch(t, bob, base+"/lessons")
+	assert.Contains(t, before, "<strong>0 of ")
+	res, _ = upload(t, bob, base+"/lessons/progress/import", exported)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "/lessons?done=imported", res.Header.Get("Location"))
+	_, after := fetch(t, bob, base+"/lessons?done=imported")
+	assert.Contains(t, after, "Progress imported.")
+	assert.Contains(t, after, "<strong>2 of ")
+	_, reexported := fetch(t, bob, base+"/lessons/progress/export")
+	var e2 lessons.Export
+	require.NoError(t, json.Unmarshal([]byte(reexported), &e2))
+	assert.Equal(t, e.Chapters, e2.Chapters, "the round trip keeps every field")
+
+	// Bad files are refused with the field named, and change nothing.
+	for file, want := range map[string]string{
+		`{"version":1,"chapters":{"nope":{}}}`: "chapters.nope: no chapter has this slug",
+		`{"version":7,"chapters":{}}`:          "version: 7 is not supported",
+		`not json`:                             "not a Crossroads progress file",
+		`{"version":1,"chapters":{"` + a.Slug + `":{"best_score":99,"last_score":0,"attempts":1}}}`: "best_score: 99 is outside",
+	} {
+		res, body := upload(t, bob, base+"/lessons/progress/import", file)
+		assert.Equal(t, http.StatusBadRequest, res.StatusCode, file)
+		assert.Contains(t, body, want)
+	}
+	res, body := postForm(t, bob, base+"/lessons/progress/import", "file=x")
+	assert.Equal(t, http.StatusUnsupportedMediaType, res.StatusCode)
+	assert.Contains(t, body, "application/json")
+	_, still := fetch(t, bob, base+"/lessons")
+	assert.Contains(t, still, "<strong>2 of ")
+
+	res, _ = postForm(t, bob, base+"/lessons/progress/reset", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, reset := fetch(t, bob, base+"/lessons?done=reset")
+	assert.Contains(t, reset, "<strong>0 of ")
+	_, aliceIndex := fetch(t, alice, base+"/lessons")
+	assert.Contains(t, aliceIndex, "<strong>2 of ", "one learner's reset leaves others alone")
+}
+
+func upload(t *testing.T, c *http.Client, u, file string) (*http.Response, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	fw, err := w.CreateFormFile("file", "crossroads-progress.json")
+	require.NoError(t, err)
+	_, _ = fw.Write([]byte(file))
+	require.NoError(t, w.Close())
+	req, err := http.NewRequest(http.MethodPost, u, &buf)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	res, err := c.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func TestSearchGlossaryAndPrintPages(t *testing.T) {
+	cat, base := newLessonServer(t)
+	term := cat.Glossary[0]
+	res, body := get(t, base+"/lessons/search?q="+url.QueryEscape(term.Term))
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, `href="/glossary#`+term.ID+`"`)
+	assert.Regexp(t, `\d+ results? for`, body)
+
+	res, body = get(t, base+"/lessons/search?q=zzzxqv")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "0 results for")
+	res, body = get(t, base+"/lessons/search?q="+strings.Repeat("a", 300))
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+	assert.Contains(t, body, "q: the search text is longer than 200 characters")
+
+	res, body = get(t, base+"/glossary")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	for _, g := range cat.Glossary {
+		assert.Contains(t, body, `id="`+g.ID+`"`)
+	}
+	assertCSPClean(t, body)
+
+	res, body = get(t, base+"/lessons/print")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	for _, ch := range cat.Chapters {
+		assert.Contains(t, body, `id="chapter-`+ch.Slug+`"`)
+	}
+	assertCSPClean(t, body)
+	assertUniqueIDs(t, body)
+}
+
+func assertUniqueIDs(t *testing.T, body string) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, m := range regexp.MustCompile(`\sid="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+		seen[m[1]]++
+	}
+	for id, n := range seen {
+		assert.Equal(t, 1, n, "id %q is used %d times", id, n)
+	}
+}
+
+func TestEveryLessonPageHasUniqueIDs(t *testing.T) {
+	cat, base := newLessonServer(t)
+	for _, ch := range cat.Chapters {
+		_, body := get(t, base+"/lessons/"+ch.Slug)
+		assertUniqueIDs(t, body)
+		assertCSPClean(t, body)
+	}
+}
+
+func TestChromaStylesheetIsUpToDate(t *testing.T) {
+	want, err := lessons.ChromaCSS()
+	require.NoError(t, err)
+	got, err := os.ReadFile("static/chroma.css")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "run go generate ./server")
+}
+
+func TestLessonsPlaceholderWithoutCatalog(t *testing.T) {
+	_, base := newTestServer(t, Config{})
+	res, body := get(t, base+"/lessons")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "Being built")
+}
