@@ -66,7 +66,9 @@ type Text struct {
 	Steps    []Step            `yaml:"steps"`
 	Reasons  map[string]string `yaml:"reasons"`
 	Warnings map[string]Advice `yaml:"warnings"`
-	record   recordText
+	// Prompts are the words around the questions: buttons, confirmations.
+	Prompts map[string]string `yaml:"prompts"`
+	record  recordText
 }
 
 var loadText = sync.OnceValues(func() (*Text, error) {

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/decide"
+)
+
+const checkoutAnswers = "../../decide/testdata/checkout.yaml"
+
+func TestDecidePrintsTheSameRecordAsTheRenderer(t *testing.T) {
+	b, err := os.ReadFile(checkoutAnswers)
+	require.NoError(t, err)
+	a, err := decide.Parse(b)
+	require.NoError(t, err)
+	for _, format := range []string{"madr", "nygard", "minimal", "json"} {
+		code, out, stderr := runCLI(t, "decide", "--answers", checkoutAnswers, "--format", format)
+		require.Equal(t, 0, code, stderr)
+		want, err := decide.Render(a.Normalized("unused: the file has a date"), decide.Options{Format: format})
+		require.NoError(t, err)
+		assert.Equal(t, want, out, format)
+	}
+}
+
+func TestDecideJSONShape(t *testing.T) {
+	code, out, _ := runCLI(t, "decide", "--answers", "../../decide/testdata/signup.yaml", "--format", "json")
+	require.Equal(t, 0, code)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	for _, k := range []string{"title", "interactions", "warnings", "adr_markdown"} {
+		assert.Contains(t, res, k)
+	}
+	first := res["interactions"].([]any)[0].(map[string]any)
+	for _, k := range []string{"journey", "name", "from", "to", "recommendation", "reasons", "warnings"} {
+		assert.Contains(t, first, k)
+	}
+	assert.Equal(t, "sync", first["recommendation"])
+}
+
+func TestDecideInvalidAnswersExitTwoNamingTheField(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte(`title: T
+journeys:
+  - name: J
+    interactions:
+      - {name: A, from: a, to: b, consistency: strong}
+      - {name: B, from: a, to: b, consistency: strong}
+      - {name: C, from: a, to: b, consistency: maybe}
+`), 0o644))
+	code, out, stderr := runCLI(t, "decide", "--answers", bad)
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Contains(t, stderr, "journeys[0].interactions[2].consistency: must be strong or eventual")
+}
+
+func TestDecideUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"decide", "--answers", checkoutAnswers, "--format", "docx"}, `--format: "docx" is not one of`},
+		{[]string{"decide", "--answers", checkoutAnswers, "--format", "json", "--out", "x"}, "cannot be written with --out"},
+		{[]string{"decide", "--answers", "/no/such/file.yaml"}, "--answers: open /no/such/file.yaml"},
+		{[]string{"decide", "--answers", checkoutAnswers, "--supersedes", "2"}, "--supersedes needs --out"},
+		{[]string{"decide"}, "not a terminal: pass --answers FILE"},
+		{[]string{"decide", "status", "3"}, "status takes a record number and a status"},
+		{[]string{"decide", "status", "x", "accepted"}, `record number: "x" is not a positive whole number`},
+		{[]string{"decide", "supersede", "1"}, "supersede takes two record numbers"},
+		{[]string{"decide", "extra"}, `unknown command "extra"`},
+	} {
+		code, _, stderr := runCLI(t, tc.args...)
+		assert.Equal(t, 2, code, tc.args)
+		assert.Contains(t, stderr, tc.want, tc.args)
+	}
+}
+
+func TestDecideFolderLifecycle(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "docs", "decisions")
+	code, out, stderr := runCLI(t, "decide", "--answers", checkoutAnswers, "--out", dir)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, filepath.Join(dir, "0001-checkout-communication.md")+"\n", out)
+
+	code, out, stderr = runCLI(t, "decide", "--answers", checkoutAnswers, "--out", dir, "--format", "nygard", "--supersedes", "1")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, filepath.Join(dir, "0002-checkout-communication.md")+"\n", out)
+
+	first, err := os.ReadFile(filepath.Join(dir, "0001-checkout-communication.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(first), "status: superseded by ADR-0002")
+
+	code, out, stderr = runCLI(t, "decide", "status", "2", "accepted", "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, filepath.Join(dir, "0002-checkout-communication.md")+": accepted\n", out)
+
+	code, _, stderr = runCLI(t, "decide", "status", "2", "proposed", "--dir", dir)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "a accepted record can become deprecated, not proposed")
+
+	code, _, stderr = runCLI(t, "decide", "status", "9", "accepted", "--dir", dir)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "no record number 9")
+
+	code, _, stderr = runCLI(t, "decide", "supersede", "1", "2", "--dir", dir)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "record 1 is already superseded")
+
+	idx, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(idx), "| [0002](0002-checkout-communication.md) | Checkout communication | Accepted |")
+	assert.True(t, strings.HasPrefix(string(idx), "# Architecture decision records\n"))
+
+	code, _, stderr = runCLI(t, "decide", "index", "--dir", dir)
+	require.Equal(t, 0, code, stderr)
+}
