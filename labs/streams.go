@@ -645,3 +645,10 @@ func (s *store) deleteAll(ctx context.Context) error {
 	}
 	return nil
 }
+
+// addPoison appends an entry whose payload is not an event, for the lab's
+// poison-message scenario.
+func (s *store) addPoison(ctx context.Context) (string, error) {
+	return s.c.XAdd(ctx, &redis.XAddArgs{Stream: s.events(), Values: []string{
+		"type", EventSignedUp, "payload", "{not json: a poison message"}}).Result()
+}

@@ -1,0 +1,307 @@
+package labs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Lab is one learner's sandbox plus what a guided session needs around it:
+// loads run in the background (so a page can watch them), the learner's
+// predictions and hint levels per scenario, and how many dead letters they
+// replayed. It is created by a Manager.
+type Lab struct {
+	*Sandbox
+	owner string
+
+	mu        sync.Mutex
+	used      time.Time
+	status    RunStatus
+	cancelRun context.CancelFunc
+	replays   int
+	scenarios map[string]*ScenarioState
+
+	runs      sync.WaitGroup
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// PlannedRun is one load of a background session: the settings to put in
+// force first (nil keeps the current ones), poison messages to add to the
+// stream before it starts, and the load itself.
+type PlannedRun struct {
+	Label    string
+	Settings *Settings
+	Poison   int
+	Load     LoadSpec
+}
+
+// RunStatus is the background session in progress or last finished.
+type RunStatus struct {
+	Running bool `json:"running"`
+	// Scenario is the guided scenario being run, "" for a free run.
+	Scenario string   `json:"scenario,omitempty"`
+	Label    string   `json:"label,omitempty"`
+	Step     int      `json:"step"`
+	Steps    int      `json:"steps"`
+	Results  []Result `json:"-"`
+	Err      string   `json:"error,omitempty"`
+}
+
+// ScenarioState is how far a learner got in one guided scenario.
+type ScenarioState struct {
+	// Prediction is the chosen option, -1 before the learner predicted.
+	Prediction int
+	// Hints is how many hints were revealed.
+	Hints int
+	// Results of the scenario's guided runs, once they finished.
+	Results []Result
+}
+
+// MaxPoison bounds the poison messages one run may add.
+const MaxPoison = 100
+
+func newLab(sb *Sandbox, owner string) *Lab {
+	return &Lab{Sandbox: sb, owner: owner, used: time.Now(), scenarios: map[string]*ScenarioState{}, done: make(chan struct{})}
+}
+
+// Owner is who the lab belongs to.
+func (l *Lab) Owner() string { return l.owner }
+
+// Done is closed when the lab is closed (reset or expired).
+func (l *Lab) Done() <-chan struct{} { return l.done }
+
+func (l *Lab) touch() {
+	l.mu.Lock()
+	l.used = time.Now()
+	l.mu.Unlock()
+}
+
+func (l *Lab) idleSince() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.used
+}
+
+// Status returns the background session's state.
+func (l *Lab) Status() RunStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.status
+	st.Results = append([]Result(nil), st.Results...)
+	return st
+}
+
+// Start validates runs and works through them in the background, one after
+// the other; ErrBusy when a session is already running. scenario names the
+// guided scenario whose results these are ("" for a free run).
+func (l *Lab) Start(scenario string, runs []PlannedRun) error {
+	if len(runs) == 0 {
+		return fieldErr("runs", "nothing to run")
+	}
+	for _, r := range runs {
+		if r.Settings != nil {
+			if err := r.Settings.Validate(); err != nil {
+				return err
+			}
+		}
+		if err := r.Load.Validate(); err != nil {
+			return err
+		}
+		if r.Poison < 0 || r.Poison > MaxPoison {
+			return fieldErr("poison", "%d is not between 0 and %d", r.Poison, MaxPoison)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.done:
+		return ErrClosed
+	default:
+	}
+	if l.status.Running {
+		return ErrBusy
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	l.cancelRun = cancel
+	l.status = RunStatus{Running: true, Scenario: scenario, Steps: len(runs), Label: runs[0].Label}
+	l.runs.Add(1)
+	go l.session(ctx, cancel, scenario, runs)
+	return nil
+}
+
+func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario string, runs []PlannedRun) {
+	defer l.runs.Done()
+	defer cancel()
+	var results []Result
+	var failure error
+	for i, r := range runs {
+		l.mu.Lock()
+		l.status.Step, l.status.Label = i+1, r.Label
+		l.mu.Unlock()
+		if r.Settings != nil {
+			if err := l.Apply(*r.Settings); err != nil {
+				failure = err
+				break
+			}
+		}
+		for range r.Poison {
+			if _, err := l.InjectPoison(ctx); err != nil {
+				failure = err
+				break
+			}
+		}
+		res, err := l.Run(ctx, r.Load)
+		if err != nil {
+			failure = err
+			break
+		}
+		results = append(results, res)
+		l.mu.Lock()
+		l.status.Results = append([]Result(nil), results...)
+		l.mu.Unlock()
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.status.Running = false
+	l.status.Results = results
+	l.cancelRun = nil
+	if failure != nil {
+		l.status.Err = failure.Error()
+		l.log.Warn("lab session", "err", failure)
+	}
+	if scenario != "" && failure == nil && len(results) == len(runs) {
+		l.scenarioLocked(scenario).Results = results
+	}
+}
+
+// Cancel stops the background session early; its partial result is kept.
+func (l *Lab) Cancel() {
+	l.mu.Lock()
+	if l.cancelRun != nil {
+		l.cancelRun()
+	}
+	l.mu.Unlock()
+}
+
+// Replay replays one dead letter (see Sandbox.Replay) and counts it.
+func (l *Lab) Replay(ctx context.Context, deadID string) (DeadLetter, error) {
+	dl, err := l.Sandbox.Replay(ctx, deadID)
+	if err == nil {
+		l.mu.Lock()
+		l.replays++
+		l.mu.Unlock()
+	}
+	return dl, err
+}
+
+// ReplayAll replays every dead letter (up to 1,000) and returns how many went
+// back on the stream. Letters another request replayed meanwhile are skipped.
+func (l *Lab) ReplayAll(ctx context.Context) (int, error) {
+	letters, err := l.DeadLetters(ctx, 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, dl := range letters {
+		if _, err := l.Replay(ctx, dl.ID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Replays is how many dead letters this lab replayed.
+func (l *Lab) Replays() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.replays
+}
+
+// Scenario returns the learner's state in scenario id.
+func (l *Lab) Scenario(id string) ScenarioState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := *l.scenarioLocked(id)
+	st.Results = append([]Result(nil), st.Results...)
+	return st
+}
+
+func (l *Lab) scenarioLocked(id string) *ScenarioState {
+	st := l.scenarios[id]
+	if st == nil {
+		st = &ScenarioState{Prediction: -1}
+		l.scenarios[id] = st
+	}
+	return st
+}
+
+// Predict records the learner's prediction for scenario id; predicting again
+// replaces it and forgets the earlier guided results.
+func (l *Lab) Predict(id string, option int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.scenarioLocked(id)
+	st.Prediction = option
+	st.Results = nil
+}
+
+// RevealHint reveals one more hint of scenario id, up to limit, and returns
+// how many are revealed.
+func (l *Lab) RevealHint(id string, limit int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.scenarioLocked(id)
+	if st.Hints < limit {
+		st.Hints++
+	}
+	return st.Hints
+}
+
+func (l *Lab) close() error {
+	l.closeOnce.Do(func() {
+		l.Cancel()
+		l.closeErr = l.Sandbox.Close()
+		l.runs.Wait()
+		close(l.done)
+	})
+	return l.closeErr
+}
+
+var deliveriesPattern = regexp.MustCompile(`after (\d+) deliveries`)
+
+// Deliveries is how often a dead letter was delivered before the group gave
+// up: read from its reason, 1 for a poison message parked at first sight.
+func (d DeadLetter) Deliveries() int {
+	if m := deliveriesPattern.FindStringSubmatch(d.Reason); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 1
+}
+
+// InjectPoison adds one message no consumer can read to the event stream, so
+// a learner can watch it fail, land in the dead-letter stream and be
+// replayed. It returns the entry id.
+func (s *Sandbox) InjectPoison(ctx context.Context) (string, error) {
+	if s.ctx.Err() != nil {
+		return "", ErrClosed
+	}
+	id, err := s.store.addPoison(ctx)
+	if err != nil {
+		return "", fmt.Errorf("inject poison message: %w", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,156 @@
+package labs
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/internal/redistest"
+)
+
+func newManager(t *testing.T, opt ManagerOptions) (*Manager, struct{}) {
+	t.Helper()
+	db := redistest.Open(t)
+	settings := fastSettings(ModeAsync)
+	settings.EmailConsumers, settings.AnalyticsConsumers = 1, 1
+	opt.Sandbox.Settings = &settings
+	opt.Sandbox.Logger = quietLogger()
+	opt.Sandbox.Block = 50 * time.Millisecond
+	m, err := NewManager(db.Client, opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Close()) })
+	return m, struct{}{}
+}
+
+func TestManagerGetOrCreateIsPerOwnerAndUnguessable(t *testing.T) {
+	m, _ := newManager(t, ManagerOptions{Max: 3})
+	ctx := testCtx(t, 10*time.Second)
+	a, err := m.Get(ctx, "alice")
+	require.NoError(t, err)
+	a2, err := m.Get(ctx, "alice")
+	require.NoError(t, err)
+	assert.Same(t, a, a2, "the same owner gets the same lab")
+	b, err := m.Get(ctx, "bob")
+	require.NoError(t, err)
+	assert.NotEqual(t, a.ID(), b.ID())
+	assert.Len(t, a.ID(), len("lab-")+32, "ids carry 128 random bits")
+	assert.NotContains(t, a.ID(), "alice")
+	assert.Same(t, a, m.Lookup("alice"))
+	assert.Nil(t, m.Lookup("carol"))
+	assert.Equal(t, 2, m.Len())
+}
+
+func TestManagerIsBounded(t *testing.T) {
+	m, _ := newManager(t, ManagerOptions{Max: 2})
+	ctx := testCtx(t, 10*time.Second)
+	for _, o := range []string{"a", "b"} {
+		_, err := m.Get(ctx, o)
+		require.NoError(t, err)
+	}
+	_, err := m.Get(ctx, "c")
+	require.ErrorIs(t, err, ErrFull)
+	require.NoError(t, m.Reset("a"))
+	_, err = m.Get(ctx, "c")
+	require.NoError(t, err, "a reset frees a place")
+}
+
+func TestManagerExpiresIdleLabsAndDeletesTheirKeys(t *testing.T) {
+	db := redistest.Open(t)
+	settings := fastSettings(ModeAsync)
+	m, err := NewManager(db.Client, ManagerOptions{
+		IdleTimeout: 150 * time.Millisecond, JanitorEvery: 25 * time.Millisecond,
+		Sandbox: Options{Settings: &settings, Logger: quietLogger(), Block: 20 * time.Millisecond},
+	})
+	require.NoError(t, err)
+	defer m.Close()
+	ctx := testCtx(t, 20*time.Second)
+	l, err := m.Get(ctx, "idle")
+	require.NoError(t, err)
+	_, err = l.Run(ctx, LoadSpec{Signups: 20, Concurrency: 4, DrainTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	pattern := "cr:{" + l.ID() + "}:*"
+	keys, err := db.Client.Keys(ctx, pattern).Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+
+	require.Eventually(t, func() bool { return m.Len() == 0 }, 5*time.Second, 20*time.Millisecond, "the janitor closes the idle lab")
+	select {
+	case <-l.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("expired lab not closed")
+	}
+	keys, err = db.Client.Keys(ctx, pattern).Result()
+	require.NoError(t, err)
+	assert.Empty(t, keys, "an expired lab leaves no keys")
+	_, err = l.Snapshot(ctx)
+	assert.ErrorIs(t, err, ErrClosed)
+	again, err := m.Get(ctx, "idle")
+	require.NoError(t, err)
+	assert.NotEqual(t, l.ID(), again.ID(), "a new visit gets a new sandbox")
+}
+
+func TestManagerKeepsLabsInUse(t *testing.T) {
+	m, _ := newManager(t, ManagerOptions{IdleTimeout: time.Hour})
+	ctx := testCtx(t, 10*time.Second)
+	_, err := m.Get(ctx, "busy")
+	require.NoError(t, err)
+	assert.Zero(t, m.Sweep())
+	assert.Equal(t, 1, m.Len())
+}
+
+func TestManagerCloseStopsEverything(t *testing.T) {
+	db := redistest.Open(t)
+	m, err := NewManager(db.Client, ManagerOptions{Sandbox: Options{Logger: quietLogger(), Block: 20 * time.Millisecond}})
+	require.NoError(t, err)
+	ctx := testCtx(t, 10*time.Second)
+	l, err := m.Get(ctx, "x")
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	<-l.Done()
+	_, err = m.Get(ctx, "y")
+	assert.ErrorIs(t, err, ErrClosed)
+	require.NoError(t, m.Close(), "closing twice is fine")
+}
+
+func TestLabBackgroundSessionAndReplay(t *testing.T) {
+	m, _ := newManager(t, ManagerOptions{})
+	ctx := testCtx(t, 30*time.Second)
+	l, err := m.Get(ctx, "owner")
+	require.NoError(t, err)
+	s := m.Base()
+	s.MaxDeliveries = 1
+	require.NoError(t, l.Start("", []PlannedRun{{Label: "poison", Settings: &s, Poison: 1,
+		Load: LoadSpec{Signups: 10, Concurrency: 2, DrainTimeout: 5 * time.Second}}}))
+	assert.ErrorIs(t, l.Start("", []PlannedRun{{Load: LoadSpec{Signups: 1, Concurrency: 1}}}), ErrBusy)
+	require.Eventually(t, func() bool { return !l.Status().Running }, 20*time.Second, 20*time.Millisecond)
+	st := l.Status()
+	require.Empty(t, st.Err)
+	require.Len(t, st.Results, 1)
+	assert.EqualValues(t, 10, st.Results[0].EmailsSent)
+
+	require.Eventually(t, func() bool {
+		dl, err := l.DeadLetters(ctx, 10)
+		return err == nil && len(dl) == 2 // one per group
+	}, 5*time.Second, 20*time.Millisecond)
+	dl, err := l.DeadLetters(ctx, 10)
+	require.NoError(t, err)
+	assert.Contains(t, dl[0].Reason, "unreadable")
+	assert.Equal(t, 1, dl[0].Deliveries())
+	_, err = l.Replay(ctx, dl[0].ID)
+	require.NoError(t, err)
+	_, err = l.Replay(ctx, dl[0].ID)
+	assert.ErrorIs(t, err, ErrNotFound, "replaying twice does nothing the second time")
+	assert.Equal(t, 1, l.Replays())
+
+	err = l.Start("", []PlannedRun{{Load: LoadSpec{Signups: 0, Concurrency: 1}}})
+	var fe *FieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "signups", fe.Field)
+}
+
+func TestDeadLetterDeliveries(t *testing.T) {
+	assert.Equal(t, 5, DeadLetter{Reason: "gave up after 5 deliveries: boom"}.Deliveries())
+	assert.Equal(t, 1, DeadLetter{Reason: "unreadable event: x"}.Deliveries())
+}

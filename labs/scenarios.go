@@ -1,0 +1,485 @@
+package labs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Scenario is one guided experiment (content/labs/NN-id.yaml): a situation,
+// a prediction to make first, the runs that test it, the figures to show
+// beside the prediction, and the goal a learner can reach on their own.
+type Scenario struct {
+	ID          string           `yaml:"id"`
+	Order       int              `yaml:"order"`
+	Title       string           `yaml:"title"`
+	Summary     string           `yaml:"summary"`
+	Lesson      Link             `yaml:"lesson"`
+	Situation   string           `yaml:"situation"`
+	Predict     Prediction       `yaml:"predict"`
+	Runs        []ScenarioRun    `yaml:"runs"`
+	Show        []string         `yaml:"show"`
+	Goal        []map[string]any `yaml:"goal"`
+	Hints       []string         `yaml:"hints"`
+	Explanation string           `yaml:"explanation"`
+	Extra       map[string]any   `yaml:",inline"`
+}
+
+// Link points at a lesson section.
+type Link struct {
+	Href  string `yaml:"href"`
+	Title string `yaml:"title"`
+}
+
+// Prediction is the multiple-choice question asked before a scenario runs.
+type Prediction struct {
+	Prompt  string   `yaml:"prompt"`
+	Options []Option `yaml:"options"`
+}
+
+// Option is one answer; exactly one per prediction is correct.
+type Option struct {
+	Text    string `yaml:"text"`
+	Correct bool   `yaml:"correct"`
+	Why     string `yaml:"why"`
+}
+
+// ScenarioRun is one guided run as written: setting names and values as in
+// the file, and the load.
+type ScenarioRun struct {
+	Label    string         `yaml:"label"`
+	Settings map[string]any `yaml:"settings"`
+	Load     map[string]any `yaml:"load"`
+}
+
+// Correct returns the index of the correct option.
+func (p Prediction) Correct() int {
+	for i, o := range p.Options {
+		if o.Correct {
+			return i
+		}
+	}
+	return -1
+}
+
+// LoadScenarios reads every NN-*.yaml file of fsys, checks it (settings,
+// loads and goals must name real settings with valid values) and returns the
+// scenarios in order. A bad file is an error naming it.
+func LoadScenarios(fsys fs.FS) ([]*Scenario, error) {
+	files, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("list scenarios: %w", err)
+	}
+	var out []*Scenario
+	seen := map[string]bool{}
+	for _, f := range files {
+		raw, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, fmt.Errorf("read scenario %s: %w", f, err)
+		}
+		var sc Scenario
+		if err := yaml.Unmarshal(raw, &sc); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", f, err)
+		}
+		if err := sc.check(DefaultSettings()); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", path.Base(f), err)
+		}
+		if seen[sc.ID] {
+			return nil, fmt.Errorf("scenario %s: id %q used twice", f, sc.ID)
+		}
+		seen[sc.ID] = true
+		out = append(out, &sc)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Order < out[j].Order })
+	return out, nil
+}
+
+func (sc *Scenario) check(base Settings) error {
+	switch {
+	case len(sc.Extra) > 0:
+		for k := range sc.Extra {
+			return fmt.Errorf("unknown field %q", k)
+		}
+	case sc.ID == "" || sc.Title == "":
+		return errors.New("id and title are required")
+	case len(sc.Predict.Options) < 2:
+		return errors.New("predict needs at least two options")
+	case len(sc.Runs) == 0:
+		return errors.New("runs: at least one run is required")
+	case len(sc.Goal) == 0:
+		return errors.New("goal: at least one entry is required")
+	}
+	correct := 0
+	for _, o := range sc.Predict.Options {
+		if o.Correct {
+			correct++
+		}
+	}
+	if correct != 1 {
+		return fmt.Errorf("predict: %d options are marked correct, want exactly 1", correct)
+	}
+	if _, err := sc.Plan(base); err != nil {
+		return err
+	}
+	for i, g := range sc.Goal {
+		for k, v := range g {
+			if err := checkGoalTerm(k, fmt.Sprint(v)); err != nil {
+				return fmt.Errorf("goal %d: %w", i+1, err)
+			}
+		}
+	}
+	for _, f := range sc.Show {
+		if _, ok := ResultFigure(Result{}, f); !ok {
+			return fmt.Errorf("show: unknown result field %q", f)
+		}
+	}
+	return nil
+}
+
+// Plan turns the scenario's runs into planned runs, each starting from base
+// with the file's settings applied.
+func (sc *Scenario) Plan(base Settings) ([]PlannedRun, error) {
+	var out []PlannedRun
+	for i, r := range sc.Runs {
+		settings := base
+		var load LoadSpec
+		p := PlannedRun{Label: r.Label}
+		for k, v := range r.Settings {
+			val := fmt.Sprint(v)
+			if k == "poison" {
+				n, err := strconv.Atoi(val)
+				if err != nil || n < 0 || n > MaxPoison {
+					return nil, fmt.Errorf("run %d: poison: %q is not between 0 and %d", i+1, val, MaxPoison)
+				}
+				p.Poison = n
+				continue
+			}
+			if err := SetValue(&settings, &load, k, val); err != nil {
+				return nil, fmt.Errorf("run %d: %w", i+1, err)
+			}
+		}
+		for k, v := range r.Load {
+			if err := SetValue(&settings, &load, k, fmt.Sprint(v)); err != nil {
+				return nil, fmt.Errorf("run %d load: %w", i+1, err)
+			}
+		}
+		if err := settings.Validate(); err != nil {
+			return nil, fmt.Errorf("run %d: %w", i+1, err)
+		}
+		if err := load.Validate(); err != nil {
+			return nil, fmt.Errorf("run %d: %w", i+1, err)
+		}
+		p.Settings, p.Load = &settings, load
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// GoalReached reports whether history holds, for every goal entry, a run
+// matching it; replays is how many dead letters the learner replayed.
+func (sc *Scenario) GoalReached(history []Result, replays int) bool {
+	for _, g := range sc.Goal {
+		found := false
+		for _, r := range history {
+			if matchGoal(g, r, replays) {
+				found = true
+				break
+			}
+		}
+		if !found && len(history) == 0 && matchGoal(g, Result{}, replays) && onlyReplays(g) {
+			found = true
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func onlyReplays(g map[string]any) bool {
+	_, ok := g["dead_letters_replayed"]
+	return ok && len(g) == 1
+}
+
+func matchGoal(g map[string]any, r Result, replays int) bool {
+	for k, v := range g {
+		want := fmt.Sprint(v)
+		atLeast := strings.HasSuffix(want, "+")
+		want = strings.TrimSuffix(want, "+")
+		var have float64
+		switch k {
+		case "min_signups":
+			n, _ := strconv.ParseFloat(want, 64)
+			if float64(r.SignupsAttempted) < n {
+				return false
+			}
+			continue
+		case "dead_letters_replayed":
+			have = float64(replays)
+		default:
+			h, ok := settingNumber(r.Settings, k)
+			if !ok {
+				s, _ := settingText(r.Settings, k)
+				if s != want {
+					return false
+				}
+				continue
+			}
+			have = h
+		}
+		w, ok := parseNumber(k, want)
+		if !ok {
+			return false
+		}
+		if atLeast && have < w || !atLeast && have != w {
+			return false
+		}
+	}
+	return true
+}
+
+func checkGoalTerm(k, v string) error {
+	v = strings.TrimSuffix(v, "+")
+	switch k {
+	case "min_signups", "dead_letters_replayed":
+		if _, err := strconv.Atoi(v); err != nil {
+			return fmt.Errorf("%s: %q is not a whole number", k, v)
+		}
+		return nil
+	}
+	var s Settings
+	var l LoadSpec
+	if _, ok := fields[k]; !ok || fields[k].load {
+		return fmt.Errorf("%q is not a setting", k)
+	}
+	return SetValue(&s, &l, k, v)
+}
+
+// ---- setting names -----------------------------------------------------------
+
+// field is one setting or load value by its flag-like name.
+type field struct {
+	kind string // duration, rate, bool, int, mode, publish
+	load bool
+	ptr  func(*Settings, *LoadSpec) any
+}
+
+var fields = map[string]field{
+	"mode":                 {kind: "mode", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Mode }},
+	"publish":              {kind: "publish", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Publish }},
+	"email_latency":        {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Email.Latency }},
+	"email_jitter":         {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Email.Jitter }},
+	"email_error_rate":     {kind: "rate", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Email.ErrorRate }},
+	"email_down":           {kind: "bool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Email.Down }},
+	"email_hang":           {kind: "bool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Email.Hang }},
+	"analytics_latency":    {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Analytics.Latency }},
+	"analytics_jitter":     {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Analytics.Jitter }},
+	"analytics_error_rate": {kind: "rate", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Analytics.ErrorRate }},
+	"analytics_down":       {kind: "bool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Analytics.Down }},
+	"analytics_hang":       {kind: "bool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Analytics.Hang }},
+	"timeout":              {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Timeout }},
+	"breaker":              {kind: "bool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Breaker }},
+	"fallback":             {kind: "bool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Fallback }},
+	"crash_rate":           {kind: "rate", ptr: func(s *Settings, _ *LoadSpec) any { return &s.CrashRate }},
+	"idempotency":          {kind: "bool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Idempotency }},
+	"no_idempotency":       {kind: "notbool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Idempotency }},
+	"publish_error_rate":   {kind: "rate", ptr: func(s *Settings, _ *LoadSpec) any { return &s.PublishErrorRate }},
+	"email_consumers":      {kind: "int", ptr: func(s *Settings, _ *LoadSpec) any { return &s.EmailConsumers }},
+	"analytics_consumers":  {kind: "int", ptr: func(s *Settings, _ *LoadSpec) any { return &s.AnalyticsConsumers }},
+	"max_deliveries":       {kind: "int", ptr: func(s *Settings, _ *LoadSpec) any { return &s.MaxDeliveries }},
+	"retry_after":          {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.RetryAfter }},
+	"signups":              {kind: "int", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Signups }},
+	"concurrency":          {kind: "int", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Concurrency }},
+	"rate":                 {kind: "float", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Rate }},
+	"duration":             {kind: "duration", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Duration }},
+	"recover_after":        {kind: "duration", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.RecoverAfter }},
+	"drain_timeout":        {kind: "duration", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.DrainTimeout }},
+}
+
+// SetValue sets one setting or load value from text, by its name (the
+// `crossroads lab run` flag with "_" for "-", e.g. "email_error_rate").
+// Wrong names and values that do not parse give a *FieldError naming the
+// field; ranges are checked by Settings.Validate and LoadSpec.Validate.
+func SetValue(s *Settings, l *LoadSpec, name, value string) error {
+	f, ok := fields[name]
+	if !ok {
+		return fieldErr(name, "is not a lab setting")
+	}
+	value = strings.TrimSpace(value)
+	switch p := f.ptr(s, l).(type) {
+	case *Mode:
+		*p = Mode(value)
+	case *Publish:
+		*p = Publish(value)
+	case *time.Duration:
+		d, err := parseDuration(value)
+		if err != nil {
+			return fieldErr(name, "%q is not a duration such as 250ms or 2s", value)
+		}
+		*p = d
+	case *float64:
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			if f.kind == "rate" {
+				return fieldErr(name, "%q is not a number between 0 and 1", value)
+			}
+			return fieldErr(name, "%q is not a number", value)
+		}
+		*p = v
+	case *int:
+		v, err := strconv.Atoi(value)
+		if err != nil {
+			return fieldErr(name, "%q is not a whole number", value)
+		}
+		*p = v
+	case *bool:
+		v, err := parseBool(value)
+		if err != nil {
+			return fieldErr(name, "%q is not on or off", value)
+		}
+		if f.kind == "notbool" {
+			v = !v
+		}
+		*p = v
+	}
+	return nil
+}
+
+// IsLoadField reports whether name is a load value rather than a setting.
+func IsLoadField(name string) bool { return fields[name].load }
+
+func parseDuration(v string) (time.Duration, error) {
+	if v == "0" || v == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "on", "true", "1", "yes":
+		return true, nil
+	case "off", "false", "0", "no", "":
+		return false, nil
+	}
+	return false, errors.New("not a boolean")
+}
+
+// settingNumber reads a numeric, duration or boolean setting as a number
+// (durations in nanoseconds, booleans as 0 or 1).
+func settingNumber(s Settings, name string) (float64, bool) {
+	f, ok := fields[name]
+	if !ok || f.load {
+		return 0, false
+	}
+	var l LoadSpec
+	switch p := f.ptr(&s, &l).(type) {
+	case *time.Duration:
+		return float64(*p), true
+	case *float64:
+		return *p, true
+	case *int:
+		return float64(*p), true
+	case *bool:
+		v := *p
+		if f.kind == "notbool" {
+			v = !v
+		}
+		if v {
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+func settingText(s Settings, name string) (string, bool) {
+	switch name {
+	case "mode":
+		return string(s.Mode), true
+	case "publish":
+		return string(s.Publish), true
+	}
+	return "", false
+}
+
+// parseNumber reads a goal value the way settingNumber reports the setting.
+func parseNumber(name, v string) (float64, bool) {
+	var s Settings
+	var l LoadSpec
+	if name == "dead_letters_replayed" || name == "min_signups" {
+		n, err := strconv.ParseFloat(v, 64)
+		return n, err == nil
+	}
+	if SetValue(&s, &l, name, v) != nil {
+		return 0, false
+	}
+	return settingNumber(s, name)
+}
+
+// ResultFigure reads one figure of a result by its --json name, dotted for
+// quantiles ("latency_ms.p50").
+func ResultFigure(r Result, name string) (float64, bool) {
+	q := func(qs Quantiles, part string) (float64, bool) {
+		switch part {
+		case "p50":
+			return qs.P50, true
+		case "p95":
+			return qs.P95, true
+		case "p99":
+			return qs.P99, true
+		case "max":
+			return qs.Max, true
+		}
+		return 0, false
+	}
+	if base, part, ok := strings.Cut(name, "."); ok {
+		switch base {
+		case "latency_ms":
+			return q(r.Latency, part)
+		case "effect_latency_ms":
+			return q(r.EffectLatency, part)
+		}
+		return 0, false
+	}
+	switch name {
+	case "signups_attempted":
+		return float64(r.SignupsAttempted), true
+	case "signups_succeeded":
+		return float64(r.SignupsSucceeded), true
+	case "signups_failed":
+		return float64(r.SignupsFailed), true
+	case "throughput_per_s":
+		return r.ThroughputPerS, true
+	case "duration_s":
+		return r.DurationS, true
+	case "emails_sent":
+		return float64(r.EmailsSent), true
+	case "email_duplicates":
+		return float64(r.EmailDuplicates), true
+	case "analytics_events":
+		return float64(r.AnalyticsEvents), true
+	case "retries":
+		return float64(r.Retries), true
+	case "redeliveries":
+		return float64(r.Redeliveries), true
+	case "dlq_size":
+		return float64(r.DLQSize), true
+	case "max_consumer_lag":
+		return float64(r.MaxConsumerLag), true
+	case "lost":
+		return float64(r.Lost), true
+	case "orphaned_users":
+		return float64(r.OrphanedUsers), true
+	case "consumer_crashes":
+		return float64(r.Crashes), true
+	}
+	return 0, false
+}

@@ -1,0 +1,144 @@
+package labs
+
+import (
+	"fmt"
+	"io/fs"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/content"
+)
+
+func shippedScenarios(t *testing.T) []*Scenario {
+	t.Helper()
+	sub, err := fs.Sub(content.FS, "labs")
+	require.NoError(t, err)
+	scs, err := LoadScenarios(sub)
+	require.NoError(t, err)
+	return scs
+}
+
+func TestShippedScenariosLoadInOrder(t *testing.T) {
+	scs := shippedScenarios(t)
+	require.Len(t, scs, 9)
+	for i, sc := range scs {
+		assert.Equal(t, i+1, sc.Order, sc.ID)
+		assert.GreaterOrEqual(t, sc.Predict.Correct(), 0, sc.ID)
+		assert.NotEmpty(t, sc.Hints, sc.ID)
+		assert.NotEmpty(t, sc.Lesson.Href, sc.ID)
+	}
+	assert.Equal(t, "email-down", scs[2].ID)
+}
+
+func TestScenarioPlanAppliesSettingsOverBase(t *testing.T) {
+	scs := shippedScenarios(t)
+	base := DefaultSettings()
+	base.RetryAfter = 50 * time.Millisecond
+	plan, err := scs[2].Plan(base)
+	require.NoError(t, err)
+	require.Len(t, plan, 2)
+	assert.Equal(t, ModeSync, plan[0].Settings.Mode)
+	assert.True(t, plan[0].Settings.Email.Down)
+	assert.Equal(t, time.Second, plan[0].Settings.Timeout)
+	assert.Equal(t, 50*time.Millisecond, plan[0].Settings.RetryAfter, "unnamed settings keep the base")
+	assert.Equal(t, 200, plan[0].Load.Signups)
+	assert.Equal(t, 3*time.Second, plan[1].Load.RecoverAfter)
+
+	poison := scs[6]
+	plan, err = poison.Plan(base)
+	require.NoError(t, err)
+	assert.Equal(t, 1, plan[0].Poison)
+	plan, err = scs[5].Plan(base)
+	require.NoError(t, err)
+	assert.False(t, plan[0].Settings.Idempotency, "no_idempotency turns idempotency off")
+}
+
+func TestScenarioGoals(t *testing.T) {
+	scs := shippedScenarios(t)
+	down := scs[2]
+	sync := DefaultSettings()
+	sync.Mode, sync.Email.Down = ModeSync, true
+	async := sync
+	async.Mode = ModeAsync
+	assert.False(t, down.GoalReached(nil, 0))
+	assert.False(t, down.GoalReached([]Result{{Settings: sync, SignupsAttempted: 200}}, 0))
+	assert.False(t, down.GoalReached([]Result{{Settings: sync, SignupsAttempted: 200}, {Settings: async, SignupsAttempted: 10}}, 0), "too few signups")
+	assert.True(t, down.GoalReached([]Result{{Settings: sync, SignupsAttempted: 200}, {Settings: async, SignupsAttempted: 200}}, 0))
+
+	slow := scs[1]
+	s := DefaultSettings()
+	s.Mode, s.Email.Latency = ModeSync, 400*time.Millisecond
+	a := s
+	a.Mode = ModeAsync
+	assert.False(t, slow.GoalReached([]Result{{Settings: s, SignupsAttempted: 60}, {Settings: a, SignupsAttempted: 60}}, 0), "500ms+ means at least 500 ms")
+	s.Email.Latency, a.Email.Latency = 800*time.Millisecond, 500*time.Millisecond
+	assert.True(t, slow.GoalReached([]Result{{Settings: s, SignupsAttempted: 60}, {Settings: a, SignupsAttempted: 60}}, 0))
+
+	poison := scs[6]
+	assert.False(t, poison.GoalReached(nil, 0))
+	assert.True(t, poison.GoalReached(nil, 1))
+
+	idem := scs[5]
+	off := DefaultSettings()
+	off.CrashRate, off.Idempotency = 0.05, false
+	on := off
+	on.Idempotency = true
+	assert.True(t, idem.GoalReached([]Result{{Settings: off, SignupsAttempted: 100}}, 0))
+	assert.False(t, idem.GoalReached([]Result{{Settings: on, SignupsAttempted: 100}}, 0))
+}
+
+func TestBadScenarioFilesAreRefusedByName(t *testing.T) {
+	parts := map[string]string{
+		"id": "x", "order": "1", "title": "X",
+		"predict": "{prompt: p, options: [{text: a, correct: true}, {text: b}]}",
+		"runs":    "[{label: r, settings: {mode: sync}, load: {signups: 10, concurrency: 2}}]",
+		"goal":    "[{mode: sync}]",
+		"hints":   "[h]",
+	}
+	doc := func(key, value string) []byte {
+		out := ""
+		for k, v := range parts {
+			if k == key {
+				v = value
+			}
+			out += k + ": " + v + "\n"
+		}
+		if _, ok := parts[key]; !ok && key != "" {
+			out += key + ": " + value + "\n"
+		}
+		return []byte(out)
+	}
+	_, err := LoadScenarios(fstest.MapFS{"01-x.yaml": {Data: doc("", "")}})
+	require.NoError(t, err)
+	for name, bad := range map[string][2]string{
+		"unknown setting": {"runs", `[{label: r, settings: {colour: red}, load: {signups: 10, concurrency: 2}}]`},
+		"bad value":       {"runs", `[{label: r, settings: {email_error_rate: 2}, load: {signups: 10, concurrency: 2}}]`},
+		"bad load":        {"runs", `[{label: r, load: {signups: 0, concurrency: 2}}]`},
+		"bad goal":        {"goal", `[{email_latency: fast}]`},
+		"two correct":     {"predict", `{prompt: p, options: [{text: a, correct: true}, {text: b, correct: true}]}`},
+		"unknown field":   {"colour", `red`},
+	} {
+		_, err := LoadScenarios(fstest.MapFS{"01-x.yaml": {Data: doc(bad[0], bad[1])}})
+		assert.ErrorContains(t, err, "01-x.yaml", name)
+		assert.NotContains(t, fmt.Sprint(err), "already defined", name)
+	}
+}
+
+func TestSetValueNamesTheField(t *testing.T) {
+	var s Settings
+	var l LoadSpec
+	for name, v := range map[string]string{"email_latency": "fast", "crash_rate": "x", "signups": "1.5", "breaker": "maybe", "nope": "1"} {
+		err := SetValue(&s, &l, name, v)
+		var fe *FieldError
+		require.ErrorAs(t, err, &fe, name)
+		assert.Equal(t, name, fe.Field)
+	}
+	require.NoError(t, SetValue(&s, &l, "email_latency", "250ms"))
+	assert.Equal(t, 250*time.Millisecond, s.Email.Latency)
+	assert.True(t, IsLoadField("signups"))
+	assert.False(t, IsLoadField("mode"))
+}
