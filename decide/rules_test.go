@@ -149,3 +149,23 @@ func TestEveryWarningAndReasonHasWords(t *testing.T) {
 		}
 	}
 }
+
+func TestStepOf(t *testing.T) {
+	for path, want := range map[string]int{
+		"title": 1, "deciders[2]": 1, "context": 1, "journeys": 1, "journeys[0].name": 1, "journeys[1].interactions": 1,
+		"journeys[0].interactions[2].consistency": 1, "journeys[0].interactions[2].choice": 1,
+		"journeys[0].interactions[0].event":       2,
+		"observability.consumer_lag":              3,
+		"journeys[3].interactions[0].idempotency": 4,
+		"journeys[0].interactions[0].timeout_ms":  5, "journeys[0].interactions[0].dead_letter": 5, "fallback.on_exhausted": 5,
+		"status": 0, "date": 0, "(file)": 0,
+	} {
+		assert.Equal(t, want, StepOf(path), path)
+	}
+}
+
+func TestNextStatuses(t *testing.T) {
+	assert.Equal(t, []string{"accepted", "rejected"}, NextStatuses(""))
+	assert.Equal(t, []string{"deprecated"}, NextStatuses("accepted"))
+	assert.Empty(t, NextStatuses("superseded"))
+}
