@@ -1,15 +1,529 @@
 package server
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/crossroads-learn/crossroads/decide"
 )
 
-// decideRoutes serves the decision wizard. Until it lands it shows what is
-// coming.
+// maxDecideForm bounds a wizard post or an uploaded answers file.
+const maxDecideForm = 1 << 20
+
+// decideRoutes serves the decision wizard: five steps and a review page,
+// with the learner's answers kept server-side in Redis.
 func (s *Server) decideRoutes(r gin.IRouter) {
-	r.GET("/decide", func(c *gin.Context) {
-		s.render(c, http.StatusOK, "soon", view{Title: "Decide", Section: "decide", Data: s.site.entry("/decide")})
-	})
+	r.GET("/decide", s.decideStart)
+	r.POST("/decide/start", s.decideBegin)
+	r.GET("/decide/step/:n", s.decideStep)
+	r.POST("/decide/step/:n", s.decideStepPost)
+	r.POST("/decide/preview/:n", s.decidePreview)
+	r.GET("/decide/review", s.decideReview)
+	r.GET("/decide/record.md", s.decideRecord)
+	r.GET("/decide/answers.json", s.decideAnswers("json"))
+	r.GET("/decide/answers.yaml", s.decideAnswers("yaml"))
+	r.POST("/decide/upload", s.decideUpload)
+	r.POST("/decide/status", s.decideStatus)
+	r.POST("/decide/reset", s.decideReset)
+}
+
+type decideStepLink struct {
+	N           int
+	Short, Href string
+	Current     bool
+	Reached     bool
+}
+
+type decidePage struct {
+	Text          *decide.Text
+	Prompts       map[string]string
+	Steps         []decideStepLink
+	N             int
+	Step          decide.Step
+	Fields        []decideField
+	Journeys      []decideJourneyView
+	Groups        []decideInteractionView
+	After         []decideField
+	JourneyErr    string
+	Errors        []decideErrorLink
+	Preview       string
+	Prev          int
+	IsLast        bool
+	CanAddJourney bool
+	Warnings      []decide.Warning
+}
+
+func (s *Server) decideToday() string { return time.Now().UTC().Format("2006-01-02") }
+
+func decideProgress(txt *decide.Text, current, reached int) []decideStepLink {
+	var out []decideStepLink
+	for i, st := range txt.Steps {
+		out = append(out, decideStepLink{N: i + 1, Short: st.Short, Href: "/decide/step/" + strconv.Itoa(i+1), Current: i+1 == current, Reached: i+1 <= reached})
+	}
+	out = append(out, decideStepLink{N: 6, Short: txt.Prompts["review"], Href: "/decide/review", Current: current == 6, Reached: reached >= 6})
+	return out
+}
+
+func (s *Server) decideText(c *gin.Context) (*decide.Text, bool) {
+	txt, err := decide.Questionnaire()
+	if err != nil {
+		s.log.Error("decide content", "err", err)
+		s.errorPage(c, http.StatusInternalServerError, "The questionnaire could not be loaded.")
+		return nil, false
+	}
+	return txt, true
+}
+
+// draft loads the learner's draft or answers with an error page.
+func (s *Server) loadDecide(c *gin.Context) (decideDraft, bool, bool) {
+	d, found, err := s.loadDraft(c.Request.Context(), LearnerID(c))
+	if err != nil {
+		s.log.Error("decide draft", "err", err)
+		s.errorPage(c, http.StatusServiceUnavailable, "Your saved answers cannot be reached right now. Please try again in a moment.")
+		return d, false, false
+	}
+	return d, found, true
+}
+
+func (s *Server) decideSave(c *gin.Context, d decideDraft) bool {
+	if err := s.saveDraft(c.Request.Context(), LearnerID(c), d); err != nil {
+		s.log.Error("decide save", "err", err)
+		s.errorPage(c, http.StatusServiceUnavailable, "Your answers could not be saved right now. Please try again in a moment.")
+		return false
+	}
+	return true
+}
+
+func (s *Server) decideStart(c *gin.Context) {
+	txt, ok := s.decideText(c)
+	if !ok {
+		return
+	}
+	d, found, ok := s.loadDecide(c)
+	if !ok {
+		return
+	}
+	resume := ""
+	if found {
+		resume = "/decide/step/" + strconv.Itoa(max(1, min(d.Reached, 5)))
+		if d.Reached >= 6 {
+			resume = "/decide/review"
+		}
+	}
+	s.render(c, http.StatusOK, "decide_start", view{Title: "Decide", Section: "decide", Data: struct {
+		Text   *decide.Text
+		Resume string
+		Title  string
+		Error  []decideErrorLink
+	}{txt, resume, d.Answers.Title, nil}})
+}
+
+func (s *Server) decideBegin(c *gin.Context) {
+	a := blankDecideAnswers()
+	if c.PostForm("from") == "example" {
+		a = decide.Seed()
+	}
+	if !s.decideSave(c, decideDraft{Answers: a.Normalized(s.decideToday()), Reached: 1}) {
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/decide/step/1")
+}
+
+func decideStepNumber(c *gin.Context) (int, bool) {
+	n, err := strconv.Atoi(c.Param("n"))
+	return n, err == nil && n >= 1 && n <= 5
+}
+
+func (s *Server) decideStep(c *gin.Context) {
+	n, ok := decideStepNumber(c)
+	if !ok {
+		s.errorPage(c, http.StatusNotFound, "The questionnaire has five steps, numbered 1 to 5.")
+		return
+	}
+	d, found, ok := s.loadDecide(c)
+	if !ok {
+		return
+	}
+	if !found {
+		c.Redirect(http.StatusSeeOther, "/decide")
+		return
+	}
+	if n > d.Reached {
+		d.Reached = n
+		if !s.decideSave(c, d) {
+			return
+		}
+	}
+	s.renderDecideStep(c, http.StatusOK, n, d, nil)
+}
+
+func (s *Server) renderDecideStep(c *gin.Context, status, n int, d decideDraft, errs []decide.FieldError) {
+	txt, ok := s.decideText(c)
+	if !ok {
+		return
+	}
+	byPath := map[string]string{}
+	var links []decideErrorLink
+	for _, e := range errs {
+		if _, dup := byPath[e.Path]; !dup {
+			byPath[e.Path] = e.Msg
+		}
+		links = append(links, decideErrorLink{ID: decideFieldID(e.Path), Path: e.Path, Msg: e.Msg})
+	}
+	p := decidePage{Text: txt, Prompts: txt.Prompts, Steps: decideProgress(txt, n, d.Reached), N: n, Step: txt.Steps[n-1],
+		Errors: links, Prev: n - 1, IsLast: n == 5, JourneyErr: byPath["journeys"],
+		CanAddJourney: len(d.Answers.Journeys) < decide.MaxJourneys}
+	p.Fields, p.Journeys, p.Groups, p.After = decideStepFields(txt, n, d.Answers, byPath)
+	p.Preview, _ = decide.Render(d.Answers, decide.Options{Format: decide.FormatMADR})
+	p.Warnings = decide.Evaluate(d.Answers).AllWarnings()
+	s.render(c, status, "decide", view{Title: fmt.Sprintf("Decide · step %d: %s", n, p.Step.Short), Section: "decide", Data: p})
+}
+
+func (s *Server) decideParseForm(c *gin.Context) bool {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxDecideForm)
+	if err := c.Request.ParseForm(); err != nil {
+		s.errorPage(c, http.StatusRequestEntityTooLarge, "That form is too large or malformed.")
+		return false
+	}
+	return true
+}
+
+func (s *Server) decideStepPost(c *gin.Context) {
+	n, ok := decideStepNumber(c)
+	if !ok {
+		s.errorPage(c, http.StatusNotFound, "The questionnaire has five steps, numbered 1 to 5.")
+		return
+	}
+	if !s.decideParseForm(c) {
+		return
+	}
+	d, found, ok := s.loadDecide(c)
+	if !ok {
+		return
+	}
+	if !found {
+		d = decideDraft{Answers: blankDecideAnswers().Normalized(s.decideToday()), Reached: 1}
+	}
+	merged, errs := mergeDecideStep(d.Answers, n, c.Request.PostForm)
+	d.Answers = merged
+	action := c.PostForm("action")
+	if known, fe := applyDecideAction(&d.Answers, action); known {
+		// Structural edits save and come back to the same step, so they
+		// work without JavaScript.
+		if fe != nil {
+			errs = append(errs, *fe)
+		}
+		if !s.decideSave(c, d) {
+			return
+		}
+		if len(errs) > 0 {
+			s.renderDecideStep(c, http.StatusUnprocessableEntity, n, d, errs)
+			return
+		}
+		c.Redirect(http.StatusSeeOther, fmt.Sprintf("/decide/step/%d#journeys", n))
+		return
+	}
+	target := ""
+	switch {
+	case action == "back":
+		target = fmt.Sprintf("/decide/step/%d", max(1, n-1))
+		if n == 1 {
+			target = "/decide"
+		}
+	case action == "save":
+		target = fmt.Sprintf("/decide/step/%d", n)
+	case strings.HasPrefix(action, "goto:"):
+		g, err := strconv.Atoi(strings.TrimPrefix(action, "goto:"))
+		if err != nil || g < 1 || g > 6 {
+			s.errorPage(c, http.StatusBadRequest, "Unknown step.")
+			return
+		}
+		target = fmt.Sprintf("/decide/step/%d", g)
+		if g == 6 {
+			target = "/decide/review"
+		}
+	default: // next
+		if err := decide.Validate(d.Answers); err != nil {
+			var ve *decide.ValidationError
+			if errors.As(err, &ve) {
+				for _, f := range ve.Fields {
+					if decide.StepOf(f.Path) == n {
+						errs = append(errs, f)
+					}
+				}
+			}
+		}
+		if n == 5 {
+			target = "/decide/review"
+		} else {
+			target = fmt.Sprintf("/decide/step/%d", n+1)
+		}
+		if len(errs) == 0 {
+			d.Reached = max(d.Reached, n+1)
+		}
+	}
+	if !s.decideSave(c, d) {
+		return
+	}
+	if len(errs) > 0 && action != "back" && !strings.HasPrefix(action, "goto:") {
+		s.renderDecideStep(c, http.StatusUnprocessableEntity, n, d, errs)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, target)
+}
+
+// decidePreview renders the record for the posted, unsaved answers of a step
+// so the page can refresh its preview while the learner types.
+func (s *Server) decidePreview(c *gin.Context) {
+	n, ok := decideStepNumber(c)
+	if !ok {
+		c.String(http.StatusNotFound, "unknown step")
+		return
+	}
+	if !s.decideParseForm(c) {
+		return
+	}
+	d, _, ok := s.loadDecide(c)
+	if !ok {
+		return
+	}
+	merged, _ := mergeDecideStep(d.Answers, n, c.Request.PostForm)
+	text, _ := decide.Render(merged, decide.Options{Format: decide.FormatMADR})
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(text))
+}
+
+func decideFormat(c *gin.Context) (string, bool) {
+	f := c.DefaultQuery("format", decide.FormatMADR)
+	return f, f == decide.FormatMADR || f == decide.FormatNygard || f == decide.FormatMinimal
+}
+
+func decideValidationLinks(err error) []decideErrorLink {
+	var ve *decide.ValidationError
+	if !errors.As(err, &ve) {
+		return nil
+	}
+	var out []decideErrorLink
+	for _, f := range ve.Fields {
+		step := decide.StepOf(f.Path)
+		href := "/decide/review"
+		if step > 0 {
+			href = fmt.Sprintf("/decide/step/%d#%s", step, decideFieldID(f.Path))
+		}
+		out = append(out, decideErrorLink{ID: href, Path: f.Path, Msg: f.Msg})
+	}
+	return out
+}
+
+func (s *Server) decideReview(c *gin.Context) {
+	s.renderDecideReview(c, http.StatusOK, nil)
+}
+
+func (s *Server) renderDecideReview(c *gin.Context, status int, extra []decideErrorLink) {
+	txt, ok := s.decideText(c)
+	if !ok {
+		return
+	}
+	d, found, ok := s.loadDecide(c)
+	if !ok {
+		return
+	}
+	if !found {
+		c.Redirect(http.StatusSeeOther, "/decide")
+		return
+	}
+	format, ok := decideFormat(c)
+	if !ok {
+		s.errorPage(c, http.StatusBadRequest, "format must be madr, nygard or minimal")
+		return
+	}
+	if d.Reached < 6 {
+		d.Reached = 6
+		if !s.decideSave(c, d) {
+			return
+		}
+	}
+	record, _ := decide.Render(d.Answers, decide.Options{Format: format})
+	errs := append(extra, decideValidationLinks(decide.Validate(d.Answers))...)
+	if len(errs) > 0 && status == http.StatusOK {
+		status = http.StatusUnprocessableEntity
+	}
+	res := decide.Evaluate(d.Answers)
+	s.render(c, status, "decide_review", view{Title: "Decide · review", Section: "decide", Data: struct {
+		Text     *decide.Text
+		Prompts  map[string]string
+		Steps    []decideStepLink
+		Record   string
+		Format   string
+		Formats  []string
+		Errors   []decideErrorLink
+		Outcomes []decide.Outcome
+		Warnings []decide.Warning
+		Status   string
+		Next     []string
+	}{txt, txt.Prompts, decideProgress(txt, 6, d.Reached), record, format, []string{decide.FormatMADR, decide.FormatNygard, decide.FormatMinimal},
+		errs, res.Outcomes, res.AllWarnings(), d.Answers.Status, decide.NextStatuses(d.Answers.Status)}})
+}
+
+func (s *Server) decideRecord(c *gin.Context) {
+	d, found, ok := s.loadDecide(c)
+	if !ok {
+		return
+	}
+	if !found {
+		s.errorPage(c, http.StatusNotFound, "There is no decision to download yet. Start the questionnaire first.")
+		return
+	}
+	format, ok := decideFormat(c)
+	if !ok {
+		s.errorPage(c, http.StatusBadRequest, "format must be madr, nygard or minimal")
+		return
+	}
+	if err := decide.Validate(d.Answers); err != nil {
+		s.renderDecideReview(c, http.StatusUnprocessableEntity, nil)
+		return
+	}
+	text, err := decide.Render(d.Answers, decide.Options{Format: format})
+	if err != nil {
+		s.errorPage(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	name := decide.Slug(d.Answers.Title) + ".md"
+	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/markdown; charset=utf-8", []byte(text))
+}
+
+func (s *Server) decideAnswers(kind string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		d, found, ok := s.loadDecide(c)
+		if !ok {
+			return
+		}
+		if !found {
+			s.errorPage(c, http.StatusNotFound, "There are no answers to download yet. Start the questionnaire first.")
+			return
+		}
+		var buf bytes.Buffer
+		ctype := "application/json"
+		if kind == "yaml" {
+			ctype = "application/yaml"
+			enc := yaml.NewEncoder(&buf)
+			enc.SetIndent(2)
+			if err := enc.Encode(d.Answers); err != nil {
+				s.errorPage(c, http.StatusInternalServerError, "The answers could not be encoded.")
+				return
+			}
+		} else {
+			if err := encodeDecideJSON(&buf, d.Answers); err != nil {
+				s.errorPage(c, http.StatusInternalServerError, "The answers could not be encoded.")
+				return
+			}
+		}
+		name := decide.Slug(d.Answers.Title) + "-answers." + kind
+		c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
+		c.Header("Cache-Control", "no-store")
+		c.Data(http.StatusOK, ctype+"; charset=utf-8", buf.Bytes())
+	}
+}
+
+func (s *Server) decideUpload(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxDecideForm)
+	fh, err := c.FormFile("answers")
+	if err != nil {
+		s.renderDecideUploadError(c, []decideErrorLink{{Path: "answers", Msg: "choose an answers file (YAML or JSON) to upload"}})
+		return
+	}
+	f, err := fh.Open()
+	if err != nil {
+		s.renderDecideUploadError(c, []decideErrorLink{{Path: "answers", Msg: "the file could not be read"}})
+		return
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, decide.MaxInputBytes+1))
+	if err != nil {
+		s.renderDecideUploadError(c, []decideErrorLink{{Path: "answers", Msg: "the file could not be read"}})
+		return
+	}
+	a, err := decide.Parse(b)
+	if err != nil {
+		var links []decideErrorLink
+		var ve *decide.ValidationError
+		if errors.As(err, &ve) {
+			for _, f := range ve.Fields {
+				links = append(links, decideErrorLink{Path: f.Path, Msg: f.Msg})
+			}
+		}
+		s.renderDecideUploadError(c, links)
+		return
+	}
+	if !s.decideSave(c, decideDraft{Answers: a.Normalized(s.decideToday()), Reached: 6}) {
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/decide/review")
+}
+
+func (s *Server) renderDecideUploadError(c *gin.Context, errs []decideErrorLink) {
+	txt, ok := s.decideText(c)
+	if !ok {
+		return
+	}
+	d, found, _ := s.loadDecide(c)
+	resume := ""
+	if found {
+		resume = "/decide/step/1"
+	}
+	s.render(c, http.StatusUnprocessableEntity, "decide_start", view{Title: "Decide", Section: "decide", Data: struct {
+		Text   *decide.Text
+		Resume string
+		Title  string
+		Error  []decideErrorLink
+	}{txt, resume, d.Answers.Title, errs}})
+}
+
+func (s *Server) decideStatus(c *gin.Context) {
+	if !s.decideParseForm(c) {
+		return
+	}
+	d, found, ok := s.loadDecide(c)
+	if !ok {
+		return
+	}
+	if !found {
+		c.Redirect(http.StatusSeeOther, "/decide")
+		return
+	}
+	to := c.PostForm("status")
+	if err := decide.CheckTransition(d.Answers.Status, to); err != nil {
+		msg := strings.TrimPrefix(err.Error(), decide.ErrInvalid.Error()+": ")
+		s.renderDecideReview(c, http.StatusUnprocessableEntity, []decideErrorLink{{ID: "#status", Path: "status", Msg: msg}})
+		return
+	}
+	if err := decide.Validate(d.Answers); err != nil && to == "accepted" {
+		s.renderDecideReview(c, http.StatusUnprocessableEntity, []decideErrorLink{{ID: "#status", Path: "status", Msg: "fix the answers below before accepting the decision"}})
+		return
+	}
+	d.Answers.Status = to
+	if !s.decideSave(c, d) {
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/decide/review")
+}
+
+func (s *Server) decideReset(c *gin.Context) {
+	if err := s.deleteDraft(c.Request.Context(), LearnerID(c)); err != nil {
+		s.log.Error("decide reset", "err", err)
+		s.errorPage(c, http.StatusServiceUnavailable, "Your answers could not be removed right now. Please try again in a moment.")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/decide")
 }
