@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"html/template"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,6 +130,7 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 				bad("has %d correct options; exactly one must be correct", correct)
 				continue
 			}
+			shuffle(qq.Options, p.ch.Slug+"/"+y.ID)
 		case "classify":
 			if len(y.Options) > 0 {
 				bad("classify questions have no options; give answer: sync|async and why: {sync, async}")
@@ -163,6 +166,16 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 		return nil, false
 	}
 	return q, true
+}
+
+// shuffle puts choice options in an order fixed by seed, so the right
+// answer is not wherever authors habitually write it (usually first) and
+// the page looks the same on every visit. Values keep the written order, so
+// grading and exports do not depend on the shuffle.
+func shuffle(opts []*Option, seed string) {
+	h := fnv.New64a()
+	h.Write([]byte(seed))
+	rand.New(rand.NewPCG(h.Sum64(), 0x63726f7373)).Shuffle(len(opts), func(i, j int) { opts[i], opts[j] = opts[j], opts[i] })
 }
 
 // ErrBadAnswer marks a submission that the page could not have produced: an

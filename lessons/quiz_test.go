@@ -82,3 +82,17 @@ func TestSearch(t *testing.T) {
 	assert.Empty(t, c.Search("zebra", 10))
 	assert.Len(t, c.Search("the", 1), 1, "limit")
 }
+
+func TestChoiceOptionsShuffleStably(t *testing.T) {
+	order := func() []string {
+		ch, _ := loadFixture(t).Chapter("waiting")
+		var vs []string
+		for _, o := range ch.Quiz.Questions[0].Options {
+			vs = append(vs, o.Value)
+		}
+		return vs
+	}
+	a := order()
+	assert.Equal(t, a, order(), "the same order on every load")
+	assert.ElementsMatch(t, []string{"0", "1"}, a, "values keep the written order")
+}

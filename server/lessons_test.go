@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -138,10 +139,8 @@ func TestQuizGradingOnTheServer(t *testing.T) {
 	// The best score survives a worse attempt; the last one is shown too.
 	_, index := fetch(t, client, base+"/lessons")
 	n := len(ch.Quiz.Questions)
-	assert.Contains(t, index, "quiz best "+itoa(n)+"/"+itoa(n)+", last 0/"+itoa(n))
+	assert.Contains(t, index, fmt.Sprintf("quiz best %d/%d, last 0/%d", n, n, n))
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestQuizRejectsTamperedAnswers(t *testing.T) {
 	cat, base := newLessonServer(t)

@@ -177,7 +177,7 @@
       var px = 240 + (k % 6) * 22, py = 136 - Math.floor(k / 6) * 17;
       var waiting = x.readyAt > t;
       svg(g, "rect", { x: px, y: py, width: 18, height: 14, rx: 2, "class": "parcel" + (waiting ? " retry" : "") });
-      if (waiting) svg(g, "text", { x: px + 9, y: py + 11, "class": "token-label small" }, "↻");
+      if (waiting) svg(g, "text", { x: px + 9, y: py + 11, "class": "retry-label" }, "↻");
     });
     if (this.pile.length > 30) svg(g, "text", { x: 240, y: 60, "class": "label small" }, "+" + (this.pile.length - 30) + " more");
     svg(g, "text", { x: 372, y: 176, "class": "label small count" }, String(this.returned));

@@ -1,0 +1,297 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/internal/browsertest"
+	"github.com/crossroads-learn/crossroads/lessons"
+)
+
+// chapterWith returns the first chapter whose body contains marker.
+func chapterWith(t *testing.T, cat *lessons.Catalog, marker string) *lessons.Chapter {
+	t.Helper()
+	for _, ch := range cat.Chapters {
+		if strings.Contains(string(ch.Before+ch.After), marker) {
+			return ch
+		}
+	}
+	t.Fatalf("no chapter contains %q", marker)
+	return nil
+}
+
+func location(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	return loc
+}
+
+func evalInt(t *testing.T, ctx context.Context, expr string) int {
+	t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
+	require.NoError(t, err, expr)
+	return n
+}
+
+// screenshot saves the page when LESSONS_SCREENSHOTS names a folder, for a
+// human to look at; the tests never depend on it.
+func screenshot(t *testing.T, ctx context.Context, name, sel string) {
+	dir := os.Getenv("LESSONS_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	shot := chromedp.CaptureScreenshot() // the viewport
+	if sel != "" {
+		shot = chromedp.Screenshot(chromedp.CSS(sel))
+	}
+	png, err := chromedp.Run(ctx, shot)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(dir+"/"+name+".png", png, 0o644))
+}
+
+// TestBrowserReadAChapterAndTurnThePage reads a chapter, uses a glossary
+// term with the keyboard, and turns to the next chapter with PageDown.
+func TestBrowserReadAChapterAndTurnThePage(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := cat.Chapters[0]
+	ctx := browsertest.New(t, 90*time.Second)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/lessons"),
+		chromedp.Click(chromedp.CSS(`.chapter-link[href="/lessons/`+ch.Slug+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#lesson-title")),
+	))
+	title, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#lesson-title")))
+	require.NoError(t, err)
+	assert.Equal(t, ch.Title, title)
+	screenshot(t, ctx, "chapter", "")
+
+	// The table of contents deep-links to a heading.
+	h := ch.Headings[len(ch.Headings)-1]
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.toc a[href="#`+h.ID+`"]`))))
+	assert.Equal(t, base+"/lessons/"+ch.Slug+"#"+h.ID, location(t, ctx))
+
+	// A glossary term shows its definition on keyboard focus; Esc hides it.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(".lesson-body .term-link"))))
+	screenshot(t, ctx, "term", "")
+	display := func() string {
+		d, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.activeElement.nextElementSibling).display`))
+		require.NoError(t, err)
+		return d
+	}
+	assert.Equal(t, "block", display(), "the definition shows on focus")
+	described, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById(document.activeElement.getAttribute("aria-describedby")).textContent`))
+	require.NoError(t, err)
+	assert.NotEmpty(t, strings.TrimSpace(described), "the link is described by its definition")
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.Escape)))
+	assert.Equal(t, "none", display(), "Esc dismisses the definition")
+
+	// PageDown scrolls the chapter and, at its end, opens the next one.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(); window.scrollTo(0, 0)`),
+	))
+	next := base + "/lessons/" + ch.Next.Slug
+	for i := 0; i < 200 && location(t, ctx) != next; i++ {
+		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.PageDown), chromedp.Sleep(60*time.Millisecond)))
+	}
+	require.Equal(t, next, location(t, ctx), "PageDown at the end of a chapter opens the next")
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#lesson-title"))))
+	title, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#lesson-title")))
+	require.NoError(t, err)
+	assert.Equal(t, ch.Next.Title, title)
+
+	// ← goes back.
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.ArrowLeft)))
+	prev := base + "/lessons/" + ch.Slug
+	for i := 0; i < 100 && location(t, ctx) != prev; i++ {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Sleep(50*time.Millisecond)))
+	}
+	assert.Equal(t, prev, location(t, ctx), "ArrowLeft opens the previous chapter")
+}
+
+// TestBrowserRestaurantWithTheKitchenClosed runs the restaurant animation:
+// with the kitchen closed nobody is served, the queue grows and waiters
+// time out; with it open, diners are served.
+func TestBrowserRestaurantWithTheKitchenClosed(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := chapterWith(t, cat, `data-widget="restaurant"`)
+	ctx := browsertest.New(t, 90*time.Second)
+	w := `figure.widget-restaurant`
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/lessons/"+ch.Slug),
+		chromedp.WaitVisible(chromedp.CSS(w+".is-live .widget-controls")),
+	))
+	counter := func(name string) int {
+		return evalInt(t, ctx, `parseInt(document.querySelector('`+w+` [data-counter="`+name+`"]').textContent, 10)`)
+	}
+	pressed, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(w+` [data-action="play"]`), "aria-pressed"))
+	require.NoError(t, err)
+	assert.Equal(t, "true", pressed.Value, "it plays when motion is welcome")
+
+	// Pause, start afresh, close the kitchen and step through 20 seconds.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(w+` [data-action="play"]`)),
+		chromedp.Click(chromedp.CSS(w+` [data-action="reset"]`)),
+		chromedp.Click(chromedp.CSS(w+` [data-control="kitchen-closed"]`)),
+	))
+	assert.Equal(t, 0, counter("timedout"))
+	waitingBefore := counter("waiting")
+	for range 20 {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(w+` [data-action="step"]`))))
+	}
+	screenshot(t, ctx, "restaurant-closed", w)
+	assert.Equal(t, 0, counter("served"), "a closed kitchen serves nobody")
+	assert.GreaterOrEqual(t, counter("timedout"), 3, "every waiter gave up after their timeout")
+	assert.Greater(t, counter("waiting"), waitingBefore, "the queue grows")
+	assert.Equal(t, 1, evalInt(t, ctx, `document.querySelectorAll('`+w+` .closed-sign').length`), "the kitchen shows it is closed")
+	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(w+" .widget-status")))
+	require.NoError(t, err)
+	assert.Contains(t, status, "timed out", "steps are announced to screen readers")
+
+	// Open the kitchen again and let it play fast: diners get served.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(w+` [data-control="kitchen-closed"]`)),
+		chromedp.SetValue(chromedp.CSS(w+` [data-control="speed"]`), "4"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('`+w+` [data-control="speed"]').dispatchEvent(new Event("change"))`),
+		chromedp.Click(chromedp.CSS(w+` [data-action="play"]`)),
+	))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](
+		`parseInt(document.querySelector('`+w+` [data-counter="served"]').textContent, 10) >= 2`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	require.NoError(t, err, "an open kitchen serves diners while the animation plays")
+}
+
+// TestBrowserAnalogyStaysStillWithReducedMotion checks the animation does
+// not start by itself when the learner asks for reduced motion, and that
+// the described still version is there.
+func TestBrowserAnalogyStaysStillWithReducedMotion(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := chapterWith(t, cat, `data-widget="postal"`)
+	ctx := browsertest.New(t, 60*time.Second)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: "reduce"}},
+			})
+			return err
+		}),
+		chromedp.Navigate(base+"/lessons/"+ch.Slug),
+		chromedp.WaitVisible(chromedp.CSS("figure.widget-postal.is-live .widget-controls")),
+	))
+	w := "figure.widget-postal"
+	pressed, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(w+` [data-action="play"]`), "aria-pressed"))
+	require.NoError(t, err)
+	assert.Equal(t, "false", pressed.Value)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Sleep(1500*time.Millisecond)))
+	assert.Equal(t, 0, evalInt(t, ctx, `parseInt(document.querySelector('`+w+` [data-counter="posted"]').textContent, 10)`), "nothing moves by itself")
+	desc, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(w+" .widget-description")))
+	require.NoError(t, err)
+	assert.NotEmpty(t, strings.TrimSpace(desc))
+
+	// Stepping is still possible: the recipient is away, parcels pile up
+	// and come back for redelivery, and the sender never waits.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(w+` [data-control="recipient-away"]`))))
+	for range 15 {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(w+` [data-action="step"]`))))
+	}
+	counter := func(name string) int {
+		return evalInt(t, ctx, `parseInt(document.querySelector('`+w+` [data-counter="`+name+`"]').textContent, 10)`)
+	}
+	assert.GreaterOrEqual(t, counter("posted"), 4)
+	assert.Equal(t, 0, counter("delivered"))
+	assert.GreaterOrEqual(t, counter("redelivered"), 1)
+	assert.GreaterOrEqual(t, counter("queued"), 1)
+	assert.Equal(t, 0, counter("senderwait"))
+	screenshot(t, ctx, "postal-away", w)
+}
+
+// TestBrowserQuizWrongThenRightAndProgress answers a knowledge check wrongly,
+// then rightly, and finds the chapter completed on the index after a reload.
+func TestBrowserQuizWrongThenRightAndProgress(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := cat.Chapters[0]
+	n := len(ch.Quiz.Questions)
+	ctx := browsertest.New(t, 90*time.Second)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/lessons/"+ch.Slug+"#quiz"),
+		chromedp.WaitVisible(chromedp.CSS("form.quiz-form")),
+	))
+	answer := func(right bool) {
+		for _, q := range ch.Quiz.Questions {
+			for _, o := range q.Options {
+				if o.Correct == right {
+					require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(
+						fmt.Sprintf(`input[name="%s%s"][value="%s"]`, lessons.AnswerField, q.ID, o.Value)))))
+					break
+				}
+			}
+		}
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form.quiz-form button[type="submit"]`))))
+	}
+	score := func(want string) {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](
+			`(document.querySelector(".quiz .score") || {textContent: ""}).textContent.includes(`+fmt.Sprintf("%q", want)+`)`,
+			chromedp.WithPollingTimeout(10*time.Second)))
+		require.NoError(t, err, "score %q", want)
+	}
+
+	answer(false)
+	score(fmt.Sprintf("0 of %d", n))
+	assert.Equal(t, n, evalInt(t, ctx, `document.querySelectorAll(".question.is-wrong").length`))
+	assert.Equal(t, location(t, ctx), base+"/lessons/"+ch.Slug+"#quiz", "graded in place, no page load")
+	whys := evalInt(t, ctx, `document.querySelectorAll(".quiz .option .why").length`)
+	opts := 0
+	for _, q := range ch.Quiz.Questions {
+		opts += len(q.Options)
+	}
+	assert.Equal(t, opts, whys, "every option is explained")
+	screenshot(t, ctx, "quiz-wrong", ".quiz")
+
+	answer(true)
+	score(fmt.Sprintf("%d of %d", n, n))
+	assert.Equal(t, n, evalInt(t, ctx, `document.querySelectorAll(".question.is-right").length`))
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/lessons"),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(".chapter-list")),
+	))
+	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.chapter-card[data-slug="`+ch.Slug+`"] [data-status]`)))
+	require.NoError(t, err)
+	assert.Contains(t, status, "Completed")
+	assert.Contains(t, status, fmt.Sprintf("quiz best %d/%d", n, n))
+	summary, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#progress-summary")))
+	require.NoError(t, err)
+	assert.Contains(t, summary, fmt.Sprintf("1 of %d", len(cat.Chapters)))
+	screenshot(t, ctx, "index", "main")
+}
+
+// TestBrowserSearchAndGlossary searches from the index and follows a hit to
+// the glossary entry.
+func TestBrowserSearchAndGlossary(t *testing.T) {
+	cat, base := newLessonServer(t)
+	term := cat.Glossary[0]
+	ctx := browsertest.New(t, 60*time.Second)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/lessons"),
+		chromedp.SendKeys(chromedp.CSS("#lesson-q"), term.Term+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#search-status")),
+		chromedp.Click(chromedp.CSS(`.search-results a[href="/glossary#`+term.ID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".glossary")),
+	))
+	assert.Equal(t, base+"/glossary#"+term.ID, location(t, ctx))
+	bg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.getElementById(`+fmt.Sprintf("%q", term.ID)+`)).outlineStyle`))
+	require.NoError(t, err)
+	assert.Equal(t, "solid", bg, "the linked entry is highlighted")
+}
