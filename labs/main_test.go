@@ -29,7 +29,7 @@ func fastSettings(mode Mode) Settings {
 	s := DefaultSettings()
 	s.Mode = mode
 	s.Timeout = 500 * time.Millisecond
-	s.RetryAfter = 30 * time.Millisecond
+	s.RetryAfter = 150 * time.Millisecond
 	s.EmailConsumers, s.AnalyticsConsumers = 4, 4
 	return s
 }

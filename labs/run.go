@@ -107,6 +107,7 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	out := generate(ctx, s.httpc, s.SignupURL(), spec, newID("")[:6], &sent)
 	res.Cancelled = ctx.Err() != nil
 	publishProgress("drain")
+	s.stats(ctx, true) // the backlog peaks as the load ends
 	if settings.Mode == ModeAsync || s.Settings().Mode == ModeAsync {
 		res.Drained = s.drain(ctx, spec.DrainTimeout) == nil
 	}
@@ -138,8 +139,8 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	res.EmailDuplicates = after.EmailDuplicates - before.EmailDuplicates
 	res.AnalyticsEvents = after.AnalyticsEvents - before.AnalyticsEvents
 	res.Lost = max(after.Lost-before.Lost, 0)
-	if _, dead, _, err := s.store.streamStats(auditCtx); err == nil {
-		res.DLQSize = dead
+	if st, err := s.store.streamState(auditCtx); err == nil {
+		res.DLQSize = st.Dead
 	}
 	s.histMu.Lock()
 	s.history = append(s.history, res)
@@ -162,7 +163,7 @@ func (s *Sandbox) History() []Result {
 func (s *Sandbox) sample(ctx context.Context, tick func()) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	n := 0
+	var lastTrim time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -170,21 +171,53 @@ func (s *Sandbox) sample(ctx context.Context, tick func()) {
 		case <-t.C:
 		}
 		tick()
-		_, _, groups, err := s.store.streamStats(ctx)
+		st, err := s.stats(ctx, false)
 		if err != nil {
 			continue
 		}
-		for _, g := range groups {
-			if g.Lag > s.maxLag.Load() {
-				s.maxLag.Store(g.Lag)
-			}
-		}
-		if n++; n%10 == 0 {
-			if _, err := s.store.trim(ctx, groups); err != nil && ctx.Err() == nil {
+		if time.Since(lastTrim) >= time.Second {
+			lastTrim = time.Now()
+			if _, err := s.store.trim(ctx, st.Groups); err != nil && ctx.Err() == nil {
 				s.log.Warn("trim stream", "err", err)
 			}
 		}
 	}
+}
+
+// stats reads the stream state and, at most every lagEvery (or always when
+// fresh is set), counts the lag of groups that are behind; in between it
+// reuses the last count. Counting costs in proportion to the lag, so this
+// keeps a 4-per-second snapshot poll cheap whatever the backlog.
+func (s *Sandbox) stats(ctx context.Context, fresh bool) (StreamState, error) {
+	st, err := s.store.streamState(ctx)
+	if err != nil {
+		return st, err
+	}
+	s.lagMu.Lock()
+	defer s.lagMu.Unlock()
+	if fresh || time.Since(s.lagAt) >= s.lagEvery {
+		start := time.Now()
+		if err := s.store.countLag(ctx, &st); err != nil {
+			return st, err
+		}
+		cost := time.Since(start)
+		s.lagAt = time.Now()
+		s.lagEvery = max(250*time.Millisecond, 5*cost) // at most a fifth of the time
+		s.lagLast = map[string]int64{}
+		for _, g := range st.Groups {
+			s.lagLast[g.Name] = g.Lag
+			if g.Lag > s.maxLag.Load() {
+				s.maxLag.Store(g.Lag)
+			}
+		}
+		return st, nil
+	}
+	for i, g := range st.Groups {
+		if st.behind(g) {
+			st.Groups[i].Lag = max(s.lagLast[g.Name], 1)
+		}
+	}
+	return st, nil
 }
 
 // Drain waits until every group has nothing pending and nothing undelivered,
@@ -199,14 +232,11 @@ func (s *Sandbox) drain(ctx context.Context, timeout time.Duration) error {
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
 	for {
-		_, _, groups, err := s.store.streamStats(ctx)
-		if err == nil && len(groups) > 0 {
+		st, err := s.store.streamState(ctx) // no lag count needed: "behind" is O(1)
+		if err == nil && len(st.Groups) > 0 {
 			idle := true
-			for _, g := range groups {
-				if g.Lag > s.maxLag.Load() {
-					s.maxLag.Store(g.Lag)
-				}
-				if g.Pending > 0 || g.Lag > 0 {
+			for _, g := range st.Groups {
+				if g.Pending > 0 || st.behind(g) {
 					idle = false
 				}
 			}

@@ -80,6 +80,11 @@ type Sandbox struct {
 	history  []Result
 	maxLag   atomic.Int64
 
+	lagMu    sync.Mutex // guards the throttled lag count
+	lagAt    time.Time
+	lagEvery time.Duration
+	lagLast  map[string]int64
+
 	counted   bool // included in the sandboxes gauge
 	closeOnce sync.Once
 	closeErr  error
@@ -373,12 +378,12 @@ func (s *Sandbox) Snapshot(ctx context.Context) (Snapshot, error) {
 		cp := *p
 		snap.Run = &cp
 	}
-	length, dead, groups, err := s.store.streamStats(ctx)
+	st, err := s.stats(ctx, false)
 	if err != nil {
 		return snap, err
 	}
-	snap.StreamLength, snap.DeadLetters = length, dead
-	for _, g := range groups {
+	snap.StreamLength, snap.DeadLetters = st.Length, st.Dead
+	for _, g := range st.Groups {
 		gs := GroupState{GroupStats: g}
 		if local := s.groups[g.Name]; local != nil {
 			gs.ConsumersHere = local.size()

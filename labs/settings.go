@@ -100,7 +100,7 @@ func DefaultSettings() Settings {
 		Publish:            PublishOutbox,
 		EmailConsumers:     2,
 		AnalyticsConsumers: 2,
-		MaxDeliveries:      5,
+		MaxDeliveries:      8,
 		RetryAfter:         time.Second,
 	}
 }

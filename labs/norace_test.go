@@ -1,0 +1,5 @@
+//go:build !race
+
+package labs
+
+const raceEnabled = false
