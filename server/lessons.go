@@ -111,6 +111,11 @@ type lessonView struct {
 	Saved    bool
 	Count    int
 	Note     string // e.g. progress could not be saved
+
+	// Before, QuizHTML, After and TOC are what the template prints: markers
+	// that renderLesson replaces with pieces (see lessons_render.go).
+	Before, QuizHTML, After, TOC template.HTML
+	pieces                       [4]template.HTML
 }
 
 func (s *Server) chapter(c *gin.Context) (*lessons.Chapter, bool) {
