@@ -21,8 +21,11 @@ type decideOption struct {
 
 type decideField struct {
 	Name, ID, Kind, Label, Help, Value, Error string
-	Checked                                   bool
-	Options                                   []decideOption
+	// Hints are the framework's warnings about this answer: advice, not
+	// errors, so the learner may go on.
+	Hints   []decide.Warning
+	Checked bool
+	Options []decideOption
 }
 
 type decideInteractionView struct {
@@ -97,8 +100,33 @@ func decideInteractionHeading(o decide.Outcome) string {
 
 // decideStepFields builds the view of step n (1-5) for answers a.
 func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string]string) (fields []decideField, journeys []decideJourneyView, groups []decideInteractionView, after []decideField) {
+	defer func() {
+		hints := map[string][]decide.Warning{}
+		for _, w := range decide.Evaluate(a).AllWarnings() {
+			hints[w.Path] = append(hints[w.Path], w)
+		}
+		add := func(fs []decideField) {
+			for k := range fs {
+				fs[k].Hints = hints[fs[k].Name]
+			}
+		}
+		add(fields)
+		add(after)
+		for _, g := range groups {
+			add(g.Fields)
+		}
+		for _, j := range journeys {
+			for _, iv := range j.Interactions {
+				add(iv.Fields)
+			}
+		}
+	}()
 	st := txt.Steps[n-1]
 	res := decide.Evaluate(a)
+	patternOf := map[[2]int]string{}
+	for _, o := range res.Outcomes {
+		patternOf[[2]int{o.JourneyIndex, o.Index}] = o.Pattern
+	}
 	ipath := func(j, i int, f string) string { return fmt.Sprintf("journeys[%d].interactions[%d].%s", j, i, f) }
 	switch n {
 	case 1:
@@ -118,7 +146,7 @@ func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string
 				f := func(field, value string, checked bool) decideField {
 					return newDecideField(st, "interaction", field, ipath(j, i, field), value, checked, errs)
 				}
-				iv := decideInteractionView{J: j, I: i, Heading: fmt.Sprintf("%d. %s", i+1, in.Name),
+				iv := decideInteractionView{J: j, I: i, Heading: fmt.Sprintf("%d. %s", i+1, in.Name), Pattern: patternOf[[2]int{j, i}],
 					RemoveValue: fmt.Sprintf("remove-interaction:%d:%d", j, i),
 					Fields: []decideField{
 						f("name", in.Name, false), f("from", in.From, false), f("to", in.To, false),

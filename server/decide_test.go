@@ -306,3 +306,21 @@ func TestDecideRecordNeedsValidAnswers(t *testing.T) {
 	res, _ = decideDo(t, c, http.MethodGet, base+"/decide/answers.json", nil)
 	assert.Equal(t, http.StatusNotFound, res.StatusCode)
 }
+
+func TestDecideStepShowsAdviceNextToTheAnswer(t *testing.T) {
+	_, base := newTestServer(t, Config{})
+	c := decideClient(t)
+	signup, err := os.ReadFile("../decide/testdata/signup.yaml")
+	require.NoError(t, err)
+	res, _ := decideUpload(t, c, base, "signup.yaml", signup)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	_, step2 := decideDo(t, c, http.MethodGet, base+"/decide/step/2", nil)
+	assert.Contains(t, step2, `class="field-hint" role="note"`)
+	assert.Contains(t, step2, "Event SendWelcomeEmail of Welcome email reads as a command; try WelcomeEmailSent.")
+	_, step1 := decideDo(t, c, http.MethodGet, base+"/decide/step/1", nil)
+	assert.Contains(t, step1, `<span class="badge badge-sync"`)
+	assert.Contains(t, step1, `<span class="badge badge-async"`)
+	_, step5 := decideDo(t, c, http.MethodGet, base+"/decide/step/5", nil)
+	assert.Contains(t, step5, "Synchronous call Fraud check has no timeout.")
+}
