@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crossroads-learn/crossroads/content"
+	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
 )
 
@@ -315,4 +316,21 @@ func TestLessonsPlaceholderWithoutCatalog(t *testing.T) {
 	res, body := get(t, base+"/lessons")
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body, "Being built")
+}
+
+// TestLessonsQuoteTheRealLabSource loads the course with the lab's source,
+// as serve.go does, so every source block must name a function that exists.
+func TestLessonsQuoteTheRealLabSource(t *testing.T) {
+	c, err := lessons.Load(content.FS, lessons.Options{Source: labs.Source})
+	require.NoError(t, err)
+	quoted := 0
+	for _, ch := range c.Chapters {
+		body := string(ch.Before + ch.After)
+		assert.NotContains(t, body, "not connected to this build", ch.Slug)
+		quoted += strings.Count(body, `<figure class="source-block">`)
+	}
+	assert.GreaterOrEqual(t, quoted, 2, "the hybrid chapter shows signupSync and signupAsync")
+	src, err := labs.Source.ReadFile("signup.go")
+	require.NoError(t, err)
+	assert.Contains(t, string(src), "func (a *signupAPI) signupSync(", "the quoted function is the one that runs")
 }
