@@ -305,3 +305,7 @@ func (s *Sandbox) InjectPoison(ctx context.Context) (string, error) {
 	}
 	return id, nil
 }
+
+// Touch marks the lab as in use, as a page watching it live does, so it
+// does not expire while someone looks at it.
+func (l *Lab) Touch() { l.touch() }

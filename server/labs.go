@@ -1,15 +1,255 @@
 package server
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/crossroads-learn/crossroads/content"
+	"github.com/crossroads-learn/crossroads/labs"
 )
 
-// labRoutes serves the signup lab. Until the lab page lands it shows what is
-// coming.
+// Bounds the web puts on what one learner may do in the lab, on top of the
+// engine's own caps.
+const (
+	// maxWebSignups caps one browser-started load; the engine allows more
+	// for the command line, but a shared server should not.
+	maxWebSignups = 10_000
+	// maxStreamsPerLearner bounds live-update connections per browser.
+	maxStreamsPerLearner = 3
+	// maxStreamLife ends a live-update connection; the browser reconnects.
+	maxStreamLife = 10 * time.Minute
+)
+
+// labWeb is the web side of the lab: the scenarios rendered for pages and
+// the count of live-update streams per learner.
+type labWeb struct {
+	mgr       *labs.Manager
+	scenarios []*scenarioView
+	byID      map[string]*scenarioView
+
+	mu      sync.Mutex
+	streams map[string]int // learner -> open SSE connections
+}
+
+// scenarioView is a scenario with its Markdown rendered.
+type scenarioView struct {
+	*labs.Scenario
+	Situation   template.HTML
+	Explanation template.HTML
+	Hints       []template.HTML
+	Options     []optionView
+}
+
+type optionView struct {
+	labs.Option
+	Why template.HTML
+}
+
+func newLabWeb(mgr *labs.Manager) (*labWeb, error) {
+	sub, err := fs.Sub(content.FS, "labs")
+	if err != nil {
+		return nil, fmt.Errorf("lab scenarios: %w", err)
+	}
+	scs, err := labs.LoadScenarios(sub)
+	if err != nil {
+		return nil, fmt.Errorf("content/labs: %w", err)
+	}
+	w := &labWeb{mgr: mgr, byID: map[string]*scenarioView{}, streams: map[string]int{}}
+	for _, sc := range scs {
+		v := &scenarioView{Scenario: sc, Situation: mdHTML(sc.Situation), Explanation: mdHTML(sc.Explanation)}
+		for _, h := range sc.Hints {
+			v.Hints = append(v.Hints, mdHTML(h))
+		}
+		for _, o := range sc.Predict.Options {
+			v.Options = append(v.Options, optionView{Option: o, Why: mdHTML(o.Why)})
+		}
+		w.scenarios = append(w.scenarios, v)
+		w.byID[sc.ID] = v
+	}
+	return w, nil
+}
+
+func mdHTML(src string) template.HTML {
+	var buf bytes.Buffer
+	if err := md.Convert([]byte(src), &buf); err != nil {
+		return template.HTML(template.HTMLEscapeString(src))
+	}
+	return template.HTML(buf.String())
+}
+
+// acquireStream counts one more live-update stream for learner, refusing
+// beyond the bound; release gives it back.
+func (w *labWeb) acquireStream(learner string) (release func(), ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.streams[learner] >= maxStreamsPerLearner {
+		return nil, false
+	}
+	w.streams[learner]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.mu.Lock()
+			if w.streams[learner]--; w.streams[learner] <= 0 {
+				delete(w.streams, learner)
+			}
+			w.mu.Unlock()
+		})
+	}, true
+}
+
+// labRoutes serves the signup lab. Every route under /labs/s/:sb checks that
+// the sandbox in the address is the caller's own.
 func (s *Server) labRoutes(r gin.IRouter) {
-	r.GET("/labs", func(c *gin.Context) {
-		s.render(c, http.StatusOK, "soon", view{Title: "Labs", Section: "labs", Data: s.site.entry("/labs")})
-	})
+	r.GET("/labs", s.labIndex)
+	g := r.Group("/labs/s/:sb", s.ownLab)
+	g.GET("", s.labPage)
+	g.POST("/settings", s.labSettings)
+	g.POST("/run", s.labRun)
+	g.POST("/cancel", s.labCancel)
+	g.POST("/reset", s.labReset)
+	g.GET("/events", s.labEvents)
+	g.GET("/snapshot", s.labSnapshotJSON)
+	g.GET("/dead-letters", s.labDeadLetters)
+	g.POST("/dead-letters/replay", s.labReplay)
+	g.POST("/poison", s.labPoison)
+	g.POST("/trace", s.labTrace)
+	g.GET("/history", s.labHistory)
+	g.GET("/history.csv", s.labHistoryCSV)
+	g.GET("/scenarios/:sc", s.labScenario)
+	g.POST("/scenarios/:sc/predict", s.labPredict)
+	g.POST("/scenarios/:sc/run", s.labScenarioRun)
+	g.POST("/scenarios/:sc/hint", s.labHint)
+	g.POST("/scenarios/:sc/show-me", s.labShowMe)
+}
+
+// labsReady answers with a friendly page when the server runs without a lab
+// manager (as some tests and tools build it).
+func (s *Server) labsReady(c *gin.Context) bool {
+	if s.lab == nil {
+		s.errorPage(c, http.StatusServiceUnavailable, "The lab is not available on this server.")
+		c.Abort()
+		return false
+	}
+	return true
+}
+
+// labIndex creates the learner's sandbox on the first visit and shows it.
+func (s *Server) labIndex(c *gin.Context) {
+	if !s.labsReady(c) {
+		return
+	}
+	l, err := s.lab.mgr.Get(c.Request.Context(), LearnerID(c))
+	if errors.Is(err, labs.ErrFull) {
+		c.Header("Retry-After", "600")
+		s.render(c, http.StatusServiceUnavailable, "lab-full", view{Title: "The lab is full", Section: "labs", Data: s.lab.mgr.Max()})
+		return
+	}
+	if err != nil {
+		s.log.Error("open lab", "err", err)
+		s.errorPage(c, http.StatusServiceUnavailable, "Your lab could not be started just now. Please try again in a minute.")
+		return
+	}
+	c.Set(labKey, l)
+	s.renderLab(c, http.StatusOK, l, labNotice{})
+}
+
+const labKey = "lab"
+
+// ownLab loads the caller's lab and refuses any sandbox id that is not
+// theirs with the same 404 as one that does not exist, so ids cannot be
+// probed.
+func (s *Server) ownLab(c *gin.Context) {
+	if !s.labsReady(c) {
+		return
+	}
+	l := s.lab.mgr.Lookup(LearnerID(c))
+	if l == nil || l.ID() != c.Param("sb") {
+		s.labFail(c, http.StatusNotFound, "sandbox", "This lab sandbox does not exist or is not yours. Open the lab again to get your own.")
+		c.Abort()
+		return
+	}
+	c.Set(labKey, l)
+	c.Next()
+}
+
+func labOf(c *gin.Context) *labs.Lab {
+	l, _ := c.Get(labKey)
+	return l.(*labs.Lab)
+}
+
+// fetched tells a request made by lab.js (which wants JSON) from a plain
+// form post (which wants a page).
+func fetched(c *gin.Context) bool { return c.GetHeader("X-Requested-With") == "fetch" }
+
+func wantsJSON(c *gin.Context) bool {
+	return fetched(c) || strings.Contains(c.GetHeader("Accept"), "application/json")
+}
+
+// labFail answers a refused request: JSON naming the field for lab.js, a
+// page otherwise.
+func (s *Server) labFail(c *gin.Context, status int, field, msg string) {
+	if wantsJSON(c) {
+		c.JSON(status, gin.H{"error": msg, "field": field})
+		return
+	}
+	if l, ok := c.Get(labKey); ok && status == http.StatusBadRequest {
+		s.renderLab(c, status, l.(*labs.Lab), labNotice{Error: msg, Field: field})
+		return
+	}
+	s.errorPage(c, status, msg)
+}
+
+// fieldFail turns an engine error into a 400 naming the field, a busy lab
+// into 409 and anything else into 503.
+func (s *Server) fieldFail(c *gin.Context, err error) {
+	var fe *labs.FieldError
+	switch {
+	case errors.As(err, &fe):
+		field := strings.ReplaceAll(fe.Field, ".", "_") // the engine's "email.error_rate" is the form's "email_error_rate"
+		s.labFail(c, http.StatusBadRequest, field, fieldLabel(field)+": "+fe.Reason)
+	case errors.Is(err, labs.ErrBusy):
+		s.labFail(c, http.StatusConflict, "run", "A load is already running in your lab. Wait for it to finish or cancel it.")
+	case errors.Is(err, labs.ErrNotFound):
+		s.labFail(c, http.StatusNotFound, "id", "That item does not exist (any more).")
+	case errors.Is(err, labs.ErrClosed):
+		s.labFail(c, http.StatusGone, "sandbox", "Your lab sandbox was closed. Open the lab again to get a fresh one.")
+	default:
+		s.log.Error("lab request", "path", c.Request.URL.Path, "err", err)
+		s.labFail(c, http.StatusServiceUnavailable, "", "The lab could not do that just now. Please try again.")
+	}
+}
+
+// done answers a successful change: JSON for lab.js, a redirect back to the
+// page (post/redirect/get) otherwise.
+func (s *Server) done(c *gin.Context, to string, body gin.H) {
+	if wantsJSON(c) {
+		body["ok"] = true
+		c.JSON(http.StatusOK, body)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, to)
+}
+
+func labURL(l *labs.Lab, rest string) string { return "/labs/s/" + l.ID() + rest }
+
+// labReset closes the caller's sandbox and starts a fresh one.
+func (s *Server) labReset(c *gin.Context) {
+	if err := s.lab.mgr.Reset(LearnerID(c)); err != nil {
+		s.log.Warn("reset lab", "err", err)
+	}
+	if wantsJSON(c) {
+		c.JSON(http.StatusOK, gin.H{"ok": true, "location": "/labs"})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/labs")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// Lessons is the parsed course (lessons.Load). Nil shows a placeholder
 	// under /lessons.
 	Lessons *lessons.Catalog
+	// Labs keeps one lab sandbox per learner (labs.NewManager). Nil shows
+	// "not available" under /labs.
+	Labs *labs.Manager
 }
 
 // Server is the web application. Create it with New.
@@ -57,6 +61,7 @@ type Server struct {
 	assets  *assets
 	site    *site
 	metrics *httpMetrics
+	lab     *labWeb // nil without Config.Labs
 	// closing is closed when shutdown starts, so long-lived streams end and
 	// let graceful shutdown finish.
 	closing chan struct{}
@@ -93,6 +98,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.metrics, err = newHTTPMetrics(cfg.Registry); err != nil {
 		return nil, err
+	}
+	if cfg.Labs != nil {
+		if s.lab, err = newLabWeb(cfg.Labs); err != nil {
+			return nil, err
+		}
 	}
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = false

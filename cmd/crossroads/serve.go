@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/internal/redisdb"
+	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
 	"github.com/crossroads-learn/crossroads/server"
 )
@@ -26,9 +28,17 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 	}
 	addr := cmd.Flags().String("addr", envOr("CROSSROADS_ADDR", "127.0.0.1:8080"), "address to listen on (env CROSSROADS_ADDR)")
 	redisURL := cmd.Flags().String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db; empty starts an embedded one (env REDIS_URL)")
+	labMax := cmd.Flags().Int("lab-max", 200, "most lab sandboxes alive at once; beyond it visitors see \"lab is full\"")
+	labIdle := cmd.Flags().Duration("lab-idle", 2*time.Hour, "close a lab sandbox (and delete its keys) after this long unused")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if _, _, err := net.SplitHostPort(*addr); err != nil {
 			return usagef("--addr: %q is not host:port", *addr)
+		}
+		if *labMax < 1 || *labMax > 10_000 {
+			return usagef("--lab-max: %d is not between 1 and 10000", *labMax)
+		}
+		if *labIdle < time.Minute || *labIdle > 7*24*time.Hour {
+			return usagef("--lab-idle: %v is not between 1m and 168h", *labIdle)
 		}
 		ctx := cmd.Context()
 		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{})
@@ -47,11 +57,24 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 			return fmt.Errorf("load lessons: %w", err)
 		}
 
+		// One registry for the web and the lab metrics, so /metrics shows both.
+		reg := server.NewRegistry()
+		mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{
+			Max: *labMax, IdleTimeout: *labIdle,
+			Sandbox: labs.Options{Registerer: reg, Logger: slog.Default()},
+		})
+		if err != nil {
+			return fmt.Errorf("start labs: %w", err)
+		}
+		defer mgr.Close()
+
 		srv, err := server.New(server.Config{
 			RedisLabel: db.Describe(),
 			Ready:      db.Ready,
 			Version:    buildVersion(),
 			Redis:      db.Client,
+			Registry:   reg,
+			Labs:       mgr,
 			Lessons:    catalog,
 		})
 		if err != nil {

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/crossroads-learn/crossroads/labs"
+)
+
+// deadLetterRow is one dead letter as the inspector lists it.
+type deadLetterRow struct {
+	labs.DeadLetter
+	Deliveries int    `json:"deliveries"`
+	When       string `json:"when"`
+}
+
+func deadRows(dl []labs.DeadLetter) []deadLetterRow {
+	out := make([]deadLetterRow, 0, len(dl))
+	for _, d := range dl {
+		out = append(out, deadLetterRow{DeadLetter: d, Deliveries: d.Deliveries(), When: d.At.Format("15:04:05")})
+	}
+	return out
+}
+
+// labDeadLetters lists dead letters: JSON for lab.js, else the lab page's
+// inspector.
+func (s *Server) labDeadLetters(c *gin.Context) {
+	l := labOf(c)
+	limit := 50
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			s.labFail(c, http.StatusBadRequest, "limit", "Limit: "+strconv.Quote(v)+" is not a whole number")
+			return
+		}
+		limit = n
+	}
+	dl, err := l.DeadLetters(c.Request.Context(), limit)
+	if err != nil {
+		s.fieldFail(c, err)
+		return
+	}
+	if wantsJSON(c) {
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusOK, gin.H{"dead_letters": deadRows(dl)})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, labURL(l, "#dead-letters"))
+}
+
+// labReplay replays one dead letter (id=...) or all of them (all=1).
+// Replaying the same letter twice changes nothing the second time.
+func (s *Server) labReplay(c *gin.Context) {
+	l := labOf(c)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 10*time.Second)
+	defer cancel()
+	if c.PostForm("all") == "1" {
+		n, err := l.ReplayAll(ctx)
+		if err != nil {
+			s.fieldFail(c, err)
+			return
+		}
+		s.done(c, labURL(l, "?note=replayed#dead-letters"), gin.H{"replayed": n})
+		return
+	}
+	id := c.PostForm("id")
+	if id == "" {
+		s.labFail(c, http.StatusBadRequest, "id", "Dead letter: choose which one to replay")
+		return
+	}
+	_, err := l.Replay(ctx, id)
+	if err != nil {
+		s.fieldFail(c, err)
+		return
+	}
+	s.done(c, labURL(l, "?note=replayed#dead-letters"), gin.H{"replayed": 1})
+}
+
+// labPoison adds one unreadable message to the stream.
+func (s *Server) labPoison(c *gin.Context) {
+	l := labOf(c)
+	id, err := l.InjectPoison(c.Request.Context())
+	if err != nil {
+		s.fieldFail(c, err)
+		return
+	}
+	s.done(c, labURL(l, "?note=poisoned#dead-letters"), gin.H{"entry": id})
+}
+
+// traceStep is one line of the timeline, with its offset drawn as a bar.
+type traceStep struct {
+	labs.TraceStep
+	// Since is the time since the step before.
+	Since float64
+	// Pct places the step on the timeline (0..100).
+	Pct   int
+	Class string
+}
+
+type tracePage struct {
+	Base  string
+	Mode  labs.Mode
+	Trace labs.Trace
+	Steps []traceStep
+	Total float64
+	Email string
+}
+
+// labTrace sends one signup and shows what happened to it, step by step.
+func (s *Server) labTrace(c *gin.Context) {
+	l := labOf(c)
+	email := c.PostForm("email")
+	name := c.PostForm("name")
+	if email == "" {
+		email = "trace-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "@example.com"
+	}
+	if name == "" {
+		name = "Traced Learner"
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 20*time.Second)
+	defer cancel()
+	mode := l.Settings().Mode
+	tr, err := l.Trace(ctx, email, name, 10*time.Second)
+	if err != nil {
+		s.fieldFail(c, err)
+		return
+	}
+	p := tracePage{Base: labURL(l, ""), Mode: mode, Trace: tr, Email: email}
+	for _, st := range tr.Steps {
+		p.Total = max(p.Total, st.AtMS)
+	}
+	prev := 0.0
+	for _, st := range tr.Steps {
+		ts := traceStep{TraceStep: st, Since: st.AtMS - prev, Class: traceClass(st)}
+		if p.Total > 0 {
+			ts.Pct = int(math.Round(st.AtMS/p.Total*20)) * 5
+		}
+		prev = st.AtMS
+		p.Steps = append(p.Steps, ts)
+	}
+	if wantsJSON(c) {
+		c.JSON(http.StatusOK, p)
+		return
+	}
+	s.render(c, http.StatusOK, "lab-trace", view{Title: "Trace of one signup", Section: "labs", Data: p})
+}
+
+func traceClass(st labs.TraceStep) string {
+	switch {
+	case contains(st.What, "fail", "DUPLICATE", "crash", "error", "refused", "timeout"):
+		return "bad"
+	case contains(st.Where, "email"):
+		return "email"
+	case contains(st.Where, "analytics"):
+		return "analytics"
+	}
+	return "api"
+}
