@@ -40,6 +40,7 @@ journeys[0].interactions[2].consistency: must be strong or eventual.`,
 	format := cmd.Flags().String("format", decide.FormatMADR, "output: madr, nygard, minimal or json")
 	out := cmd.Flags().String("out", "", "write the record into this folder instead of printing it (e.g. "+decide.DefaultDir+")")
 	supersedes := cmd.Flags().Int("supersedes", 0, "with --out: the number of an existing record the new one supersedes")
+	accessible := cmd.Flags().Bool("accessible", os.Getenv("ACCESSIBLE") != "", "ask one plain line at a time (screen readers, piped input) (env ACCESSIBLE)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if !slices.Contains(decide.Formats, *format) {
 			return usagef("--format: %q is not one of madr, nygard, minimal, json", *format)
@@ -55,11 +56,11 @@ journeys[0].interactions[2].consistency: must be strong or eventual.`,
 		}
 		var a decide.Answers
 		if *answersFile == "" {
-			if !isTerminal(cmd.InOrStdin()) {
-				return usagef("standard input is not a terminal: pass --answers FILE to run without questions")
+			if !*accessible && !isTerminal(cmd.InOrStdin()) {
+				return usagef("standard input is not a terminal: pass --answers FILE, or --accessible to answer line by line")
 			}
 			var err error
-			if a, err = askInteractively(cmd.Context(), cmd.OutOrStdout()); err != nil {
+			if a, err = askInteractively(cmd.Context(), cmd.InOrStdin(), cmd.ErrOrStderr(), *accessible); err != nil {
 				return err
 			}
 		} else {

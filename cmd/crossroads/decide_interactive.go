@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,12 +16,16 @@ import (
 
 // askInteractively runs the five steps as terminal forms. Every label and
 // help text comes from content/decide, the same words the web wizard uses.
-func askInteractively(ctx context.Context, out io.Writer) (decide.Answers, error) {
+//
+// In accessible mode (for screen readers, or input from a pipe) huh asks
+// one plain line at a time on in and out instead of drawing a full-screen
+// form.
+func askInteractively(ctx context.Context, in io.Reader, out io.Writer, accessible bool) (decide.Answers, error) {
 	txt, err := decide.Questionnaire()
 	if err != nil {
 		return decide.Answers{}, err
 	}
-	q := &asker{ctx: ctx, txt: txt}
+	q := &asker{ctx: ctx, txt: txt, in: &lineAtATime{br: bufio.NewReader(in)}, out: out, accessible: accessible}
 	a := decide.Answers{Status: "proposed"}
 	if err := q.stepJourneys(&a); err != nil {
 		return a, err
@@ -46,15 +51,54 @@ func askInteractively(ctx context.Context, out io.Writer) (decide.Answers, error
 	return a, nil
 }
 
+// lineAtATime returns at most one line per Read. huh's plain mode starts a
+// new scanner for every question, which would swallow the answers that
+// follow when they arrive together, as they do from a pipe.
+type lineAtATime struct {
+	br   *bufio.Reader
+	rest []byte
+}
+
+func (r *lineAtATime) Read(p []byte) (int, error) {
+	if len(r.rest) == 0 {
+		line, err := r.br.ReadBytes('\n')
+		if len(line) == 0 {
+			return 0, err
+		}
+		r.rest = line
+	}
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	return n, nil
+}
+
 type asker struct {
-	ctx context.Context
-	txt *decide.Text
+	ctx        context.Context
+	txt        *decide.Text
+	in         io.Reader
+	out        io.Writer
+	accessible bool
+	shown      int // the step whose title plain mode printed last
+}
+
+func (q *asker) form(g *huh.Group) *huh.Form {
+	f := huh.NewForm(g)
+	if q.accessible {
+		f = f.WithAccessible(true).WithInput(q.in).WithOutput(q.out)
+	}
+	return f
 }
 
 func (q *asker) run(step int, fields ...huh.Field) error {
 	s := q.txt.Steps[step]
-	g := huh.NewGroup(fields...).Title(fmt.Sprintf("%d/5 %s", step+1, s.Title)).Description(s.Intro)
-	err := huh.NewForm(g).RunWithContext(q.ctx)
+	title := fmt.Sprintf("%d/5 %s", step+1, s.Title)
+	g := huh.NewGroup(fields...).Title(title).Description(s.Intro)
+	if q.accessible && q.shown != step+1 {
+		// Plain mode prints no group titles; say which step this is once.
+		fmt.Fprintf(q.out, "\n%s\n%s\n\n", title, s.Intro)
+		q.shown = step + 1
+	}
+	err := q.form(g).RunWithContext(q.ctx)
 	if errors.Is(err, huh.ErrUserAborted) {
 		return usagef("questionnaire cancelled")
 	}
@@ -147,7 +191,7 @@ func (q *asker) stepJourneys(a *decide.Answers) error {
 			j.Interactions = append(j.Interactions, in)
 		}
 		a.Journeys = append(a.Journeys, j)
-		if err := huh.NewForm(huh.NewGroup(huh.NewConfirm().Title(q.txt.Prompts["another_journey"]).Value(&moreJourneys))).RunWithContext(q.ctx); err != nil {
+		if err := q.form(huh.NewGroup(huh.NewConfirm().Title(q.txt.Prompts["another_journey"]).Value(&moreJourneys))).RunWithContext(q.ctx); err != nil {
 			return usagef("questionnaire cancelled")
 		}
 	}

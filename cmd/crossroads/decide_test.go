@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,4 +120,69 @@ func TestDecideFolderLifecycle(t *testing.T) {
 
 	code, _, stderr = runCLI(t, "decide", "index", "--dir", dir)
 	require.Equal(t, 0, code, stderr)
+}
+
+// lineReader hands out one line per Read, as a terminal does; huh's plain
+// mode starts a new scanner for every question.
+type lineReader struct{ lines []string }
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	if len(r.lines) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.lines[0]+"\n")
+	r.lines = r.lines[1:]
+	return n, nil
+}
+
+func TestDecideAccessibleQuestionnaire(t *testing.T) {
+	in := &lineReader{lines: []string{
+		// step 1: the decision, then one journey with two interactions
+		"Checkout communication", "alice, bob", "", "Checkout must not oversell.",
+		"Checkout",
+		"Reserve inventory", "checkout", "inventory", "y", "1", "y", "1", "200", "1", "y",
+		"Send receipt", "checkout", "email", "n", "2", "n", "2", "200", "1", "n",
+		"n",
+		// step 2: the event of the asynchronous interaction
+		"order.placed",
+		// step 3: tracing, publish rate, consume rate, lag, dead-letter alerts
+		"y", "n", "n", "y", "y",
+		// step 4: dedup table
+		"2",
+		// step 5: timeout and breaker, dead letter, retry, attempts, destination, runbook, when exhausted
+		"800", "y", "y", "3", "5", "checkout.dlq", "docs/runbooks/dlq.md", "1",
+	}}
+	var out strings.Builder
+	a, err := askInteractively(t.Context(), in, &out, true)
+	require.NoError(t, err, out.String())
+	assert.Empty(t, in.lines, "every answer was asked for")
+	assert.Equal(t, "Checkout communication", a.Title)
+	assert.Equal(t, []string{"alice", "bob"}, a.Deciders)
+	require.Len(t, a.Journeys, 1)
+	require.Len(t, a.Journeys[0].Interactions, 2)
+	reserve, receipt := a.Journeys[0].Interactions[0], a.Journeys[0].Interactions[1]
+	assert.Equal(t, decide.Interaction{Name: "Reserve inventory", From: "checkout", To: "inventory", NeedsResponse: true,
+		Consistency: "strong", UserWaiting: true, Consumers: 1, PeakRPS: 200, TimeoutMS: 800, Breaker: true}, reserve)
+	assert.Equal(t, decide.Interaction{Name: "Send receipt", From: "checkout", To: "email", Consistency: "eventual",
+		Consumers: 2, PeakRPS: 200, Event: "order.placed", Idempotency: "dedup-table", DeadLetter: true}, receipt)
+	assert.Equal(t, decide.Observability{Tracing: true, ConsumerLag: true, DeadLetterAlerts: true}, a.Observability)
+	assert.Equal(t, decide.Fallback{Retry: "exponential", MaxAttempts: 5, DeadLetterDestination: "checkout.dlq",
+		Runbook: "docs/runbooks/dlq.md", OnExhausted: "dead-letter"}, a.Fallback)
+	assert.Empty(t, decide.Evaluate(a).AllWarnings(), "a complete answer set leaves nothing to warn about")
+	assert.Contains(t, out.String(), "Map the journey, find the synchronous core")
+}
+
+func TestDecideAccessibleRejectsCommandEvents(t *testing.T) {
+	in := &lineReader{lines: []string{
+		"T", "", "", "",
+		"J",
+		"Welcome", "users", "email", "n", "2", "n", "1", "0", "1", "n",
+		"n",
+		"SendWelcomeEmail", "UserSignedUp",
+	}}
+	var out strings.Builder
+	a, err := askInteractively(t.Context(), in, &out, true)
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), "SendWelcomeEmail reads as a command; try WelcomeEmailSent")
+	assert.Equal(t, "UserSignedUp", a.Journeys[0].Interactions[0].Event)
 }
