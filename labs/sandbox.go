@@ -240,6 +240,10 @@ func (s *Sandbox) observe(service string, req effectRequest, count int64, tracep
 	}
 }
 
+// Counters returns this process's running totals; unlike Snapshot it also
+// works after Close.
+func (s *Sandbox) Counters() Counters { return s.count.copy() }
+
 // ID is the sandbox id.
 func (s *Sandbox) ID() string { return s.id }
 

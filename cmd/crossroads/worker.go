@@ -1,8 +1,96 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
 
-// newWorkerCmd is a placeholder until the lab engine lands.
+	"github.com/spf13/cobra"
+
+	"github.com/crossroads-learn/crossroads/internal/redisdb"
+	"github.com/crossroads-learn/crossroads/labs"
+)
+
 func newWorkerCmd() *cobra.Command {
-	return &cobra.Command{Use: "worker", Short: "Run lab consumers alone (not yet available)", RunE: notYet("crossroads worker"), DisableFlagParsing: true}
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run lab consumers alone, sharing a sandbox's consumer groups",
+		Long: `Run the email and analytics consumers of one lab sandbox, and the simulated
+services they call, without a signup API. Start several (docker compose up
+--scale worker=3) and they share the messages of the same consumer groups:
+each message goes to one worker, and a worker's unfinished messages are
+claimed by the others.
+
+It needs a real Redis in REDIS_URL (or --redis-url): an embedded Redis would
+live inside this process, where no other process could publish to it, so the
+command refuses to start without one (exit code 2).
+
+Ctrl-C or SIGTERM stops it gracefully: each consumer finishes the message in
+hand and acknowledges only what it finished; the rest stays pending for
+another worker.`,
+		Example: `  REDIS_URL=redis://localhost:6379/0 crossroads worker --sandbox default --consumers 4
+  crossroads lab run --sandbox default --consumers 0   # publish; the workers consume`,
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
+	sandbox := fs.String("sandbox", "default", "sandbox whose consumer groups to join")
+	consumers := fs.Int("consumers", 2, "consumers per group in this process (1..64)")
+	var email, analytics faultFlags
+	addFaultFlags(fs, "email", &email, false)
+	addFaultFlags(fs, "analytics", &analytics, false)
+	timeout := fs.Duration("timeout", time.Second, "how long each call to a service may take")
+	crashRate := fs.Float64("crash-rate", 0, "chance a consumer dies after the effect, before acking (0..0.5)")
+	noIdem := fs.Bool("no-idempotency", false, "ignore idempotency keys, so redeliveries duplicate")
+	maxDeliveries := fs.Int("max-deliveries", labs.DefaultSettings().MaxDeliveries, "deliveries before a message is dead-lettered (1..100)")
+	retryAfter := fs.Duration("retry-after", labs.DefaultSettings().RetryAfter, "how long a failed message waits before it is retried")
+	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db (env REDIS_URL); required")
+
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *redisURL == "" {
+			return usagef("crossroads worker needs REDIS_URL (or --redis-url): an embedded Redis would be private to this process")
+		}
+		if err := labs.ValidateID(*sandbox); err != nil {
+			return flagError(err)
+		}
+		if *consumers < 1 {
+			return usagef("--consumers: %d must be at least 1", *consumers)
+		}
+		s := labs.DefaultSettings()
+		s.Email = labs.Faults{Latency: email.latency, ErrorRate: email.errorRate}
+		s.Analytics = labs.Faults{Latency: analytics.latency, ErrorRate: analytics.errorRate}
+		s.Timeout, s.CrashRate, s.Idempotency = *timeout, *crashRate, !*noIdem
+		s.EmailConsumers, s.AnalyticsConsumers = *consumers, *consumers
+		s.MaxDeliveries, s.RetryAfter = *maxDeliveries, *retryAfter
+		if err := s.Validate(); err != nil {
+			return flagError(err)
+		}
+		log := slog.Default()
+		ctx := cmd.Context()
+		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		// The sandbox is not tied to ctx: a signal asks for a graceful Close
+		// instead of cancelling the calls in flight.
+		sb, err := labs.New(context.WithoutCancel(ctx), db.Client, *sandbox, labs.Options{
+			Settings: &s, Logger: log, Worker: true,
+		})
+		if err != nil {
+			return flagError(err)
+		}
+		log.Info("worker joined", "sandbox", *sandbox, "consumers_per_group", *consumers, "redis", db.Describe())
+		<-ctx.Done()
+		log.Info("worker stopping: finishing messages in hand")
+		if err := sb.Close(); err != nil {
+			return fmt.Errorf("stop worker: %w", err)
+		}
+		c := sb.Counters()
+		log.Info("worker stopped", "processed", c.Processed, "skipped", c.Skipped, "retries", c.Retries,
+			"redeliveries", c.Redeliveries, "dead_lettered", c.DeadLettered, "emails_sent", c.EmailsSent)
+		return nil
+	}
+	return cmd
 }
