@@ -191,7 +191,7 @@ func (c *Catalog) checkLinks() []error {
 	var errs []error
 	for _, ch := range c.Chapters {
 		for _, l := range ch.links {
-			if err := c.checkLink(l.dest); err != nil {
+			if err := c.CheckLink(l.dest); err != nil {
 				errs = append(errs, fmt.Errorf("%s:%d: link %q: %w", ch.File, l.line, l.dest, err))
 			}
 		}
@@ -199,9 +199,10 @@ func (c *Catalog) checkLinks() []error {
 	return errs
 }
 
-// checkLink resolves one internal link: /lessons/<slug>[#id], /labs,
-// /labs?scenario=<id>, /decide, /glossary[#id].
-func (c *Catalog) checkLink(dest string) error {
+// CheckLink resolves one internal link: /lessons/<slug>[#id], /labs,
+// /labs?scenario=<id>, /decide, /glossary[#id]. Other content (lab
+// scenarios, the decision wizard) can use it to check links into lessons.
+func (c *Catalog) CheckLink(dest string) error {
 	p, frag, _ := strings.Cut(dest, "#")
 	p, query, _ := strings.Cut(p, "?")
 	switch {

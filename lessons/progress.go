@@ -29,8 +29,8 @@ const ExportVersion = 1
 // ChapterProgress is what a learner has done in one chapter.
 type ChapterProgress struct {
 	Completed bool `json:"completed"`
-	// BestScore and LastScore are numbers of right answers; -1 in memory
-	// (omitted in JSON) means the quiz was never taken.
+	// BestScore and LastScore are numbers of right answers. Get reports -1
+	// when the check was never taken; Export writes 0 then (Attempts is 0).
 	BestScore int `json:"best_score"`
 	LastScore int `json:"last_score"`
 	Attempts  int `json:"attempts"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
@@ -333,4 +334,23 @@ func TestLessonsQuoteTheRealLabSource(t *testing.T) {
 	src, err := labs.Source.ReadFile("signup.go")
 	require.NoError(t, err)
 	assert.Contains(t, string(src), "func (a *signupAPI) signupSync(", "the quoted function is the one that runs")
+}
+
+// TestLabScenariosAndLessonsLinkBothWays checks the scenario ids lessons may
+// link to are the lab's real scenarios, and every scenario's lesson link
+// points at an existing chapter section.
+func TestLabScenariosAndLessonsLinkBothWays(t *testing.T) {
+	c := realCatalog(t)
+	sub, err := fs.Sub(content.FS, "labs")
+	require.NoError(t, err)
+	scenarios, err := labs.LoadScenarios(sub)
+	require.NoError(t, err)
+	var ids []string
+	for _, sc := range scenarios {
+		ids = append(ids, sc.ID)
+		if sc.Lesson.Href != "" {
+			assert.NoError(t, c.CheckLink(sc.Lesson.Href), "scenario %s links to %s", sc.ID, sc.Lesson.Href)
+		}
+	}
+	assert.ElementsMatch(t, ids, lessons.LabScenarios)
 }
