@@ -19,6 +19,9 @@ type Options struct {
 	Source fs.FS
 	// SourceDir names Source in messages and captions ("labs").
 	SourceDir string
+	// Root names the content FS in error messages ("content"), so a message
+	// reads content/lessons/02-x.md:12 from the repository root.
+	Root string
 }
 
 // Catalog is every chapter, the glossary and the search index, parsed and
@@ -38,7 +41,7 @@ type Catalog struct {
 
 // Chapter is one lesson, ready to serve.
 type Chapter struct {
-	File    string // path inside the content FS, e.g. lessons/02-synchronous-reality.md
+	File    string // for messages: Options.Root + path, e.g. content/lessons/02-synchronous-reality.md
 	Slug    string
 	Title   string
 	Order   int
@@ -101,16 +104,20 @@ func Load(contentFS fs.FS, opts Options) (*Catalog, error) {
 	if opts.SourceDir == "" {
 		opts.SourceDir = "labs"
 	}
+	if opts.Root == "" {
+		opts.Root = "content"
+	}
+	shown := func(p string) string { return path.Join(opts.Root, p) }
 	c := &Catalog{
 		bySlug:      map[string]*Chapter{},
 		ScenarioIDs: LabScenarios,
 	}
 	var errs []error
 	var err error
-	if c.Glossary, c.terms, err = loadGlossary(contentFS, "glossary.yaml"); err != nil {
+	if c.Glossary, c.terms, err = loadGlossary(contentFS, "glossary.yaml", shown("glossary.yaml")); err != nil {
 		return nil, err
 	}
-	if c.widgets, err = loadWidgets(contentFS, "lessons/widgets.yaml"); err != nil {
+	if c.widgets, err = loadWidgets(contentFS, "lessons/widgets.yaml", shown("lessons/widgets.yaml")); err != nil {
 		return nil, err
 	}
 	files, err := fs.Glob(contentFS, "lessons/*.md")
@@ -124,20 +131,20 @@ func Load(contentFS fs.FS, opts Options) (*Catalog, error) {
 			continue
 		}
 		if !chapterFile.MatchString(base) {
-			errs = append(errs, fmt.Errorf("%s: file name must look like NN-slug.md", f))
+			errs = append(errs, fmt.Errorf("%s: file name must look like NN-slug.md", shown(f)))
 			continue
 		}
 		src, err := fs.ReadFile(contentFS, f)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f, err)
+			return nil, fmt.Errorf("read %s: %w", shown(f), err)
 		}
-		ch, err := r.chapter(f, src)
+		ch, err := r.chapter(shown(f), src)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if prev, dup := c.bySlug[ch.Slug]; dup {
-			errs = append(errs, fmt.Errorf("%s:2: slug %q is already used by %s", f, ch.Slug, prev.File))
+			errs = append(errs, fmt.Errorf("%s:2: slug %q is already used by %s", ch.File, ch.Slug, prev.File))
 			continue
 		}
 		c.bySlug[ch.Slug] = ch

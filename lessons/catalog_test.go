@@ -175,3 +175,22 @@ func TestLoadChapterRules(t *testing.T) {
 		require.ErrorContains(t, err, "lessons/waiting.md: file name must look like NN-slug.md")
 	})
 }
+
+func TestLoadChecksGlossaryAndWidgets(t *testing.T) {
+	cases := map[string]struct{ file, src, want string }{
+		"duplicate term":      {"glossary.yaml", "- id: a\n  term: A\n  definition: x\n- id: a\n  term: B\n  definition: y\n", `content/glossary.yaml:4: term id "a" is defined twice`},
+		"no definition":       {"glossary.yaml", "- id: a\n  term: A\n", `content/glossary.yaml:1: term "a" has no definition`},
+		"bad id":              {"glossary.yaml", "- id: Big Word\n  term: A\n  definition: x\n", `id "Big Word" must be lower-case`},
+		"unknown term field":  {"glossary.yaml", "- id: a\n  term: A\n  definition: x\n  see: b\n", "content/glossary.yaml:4: field see not found"},
+		"missing widget":      {"lessons/widgets.yaml", "restaurant:\n  title: R\n  description: d\n  legend: [{figure: a, term: b}]\n", `content/lessons/widgets.yaml: widget "postal" is missing`},
+		"unknown widget":      {"lessons/widgets.yaml", "cinema:\n  title: R\n  description: d\n  legend: [{figure: a, term: b}]\n", `content/lessons/widgets.yaml:2: unknown widget "cinema"`},
+		"legend without term": {"lessons/widgets.yaml", "restaurant:\n  title: R\n  description: d\n  legend: [{figure: a}]\n", "every legend entry needs a figure and a term"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(fixtureWith(t, tc.file, tc.src), Options{})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}

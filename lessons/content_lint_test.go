@@ -15,10 +15,9 @@ import (
 // least three questions of both kinds), glossary ids and internal links; this
 // test adds the checks that only make sense for the shipped course.
 //
-// Source blocks are not resolved here: the labs package's source FS is wired
-// in cmd/crossroads/serve.go. TODO(lead): once labs.Source exists, load with
-// Options{Source: labs.Source} here too (lessons may not import labs, so do
-// it from a test in cmd/crossroads or server).
+// Source blocks are not resolved here, because lessons may not import labs;
+// server/lessons_test.go (TestLessonsQuoteTheRealLabSource) loads the same
+// content with labs.Source, as serve.go must.
 func TestContentLint(t *testing.T) {
 	c, err := Load(content.FS, Options{})
 	require.NoError(t, err, "the real lessons must load")

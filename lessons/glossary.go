@@ -26,18 +26,18 @@ type termYAML struct {
 	Definition string `yaml:"definition"`
 }
 
-func loadGlossary(fsys fs.FS, name string) ([]*Term, map[string]*Term, error) {
+func loadGlossary(fsys fs.FS, name, shown string) ([]*Term, map[string]*Term, error) {
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, nil, fmt.Errorf("read %s: %w", shown, err)
 	}
 	var items []termYAML
 	if err := strictUnmarshal(b, &items); err != nil {
-		return nil, nil, yamlError(name, 0, err)
+		return nil, nil, yamlError(shown, 0, err)
 	}
 	var nodes []yaml.Node
 	if err := yaml.Unmarshal(b, &nodes); err != nil {
-		return nil, nil, yamlError(name, 0, err)
+		return nil, nil, yamlError(shown, 0, err)
 	}
 	var terms []*Term
 	byID := map[string]*Term{}
@@ -45,18 +45,18 @@ func loadGlossary(fsys fs.FS, name string) ([]*Term, map[string]*Term, error) {
 		n := nodes[i]
 		switch {
 		case !slugRE.MatchString(y.ID):
-			return nil, nil, fmt.Errorf("%s:%d: id %q must be lower-case words joined by hyphens", name, n.Line, y.ID)
+			return nil, nil, fmt.Errorf("%s:%d: id %q must be lower-case words joined by hyphens", shown, n.Line, y.ID)
 		case y.Term == "":
-			return nil, nil, fmt.Errorf("%s:%d: term %q has no term text", name, n.Line, y.ID)
+			return nil, nil, fmt.Errorf("%s:%d: term %q has no term text", shown, n.Line, y.ID)
 		case y.Definition == "":
-			return nil, nil, fmt.Errorf("%s:%d: term %q has no definition", name, n.Line, y.ID)
+			return nil, nil, fmt.Errorf("%s:%d: term %q has no definition", shown, n.Line, y.ID)
 		}
 		if _, dup := byID[y.ID]; dup {
-			return nil, nil, fmt.Errorf("%s:%d: term id %q is defined twice", name, n.Line, y.ID)
+			return nil, nil, fmt.Errorf("%s:%d: term id %q is defined twice", shown, n.Line, y.ID)
 		}
 		html, plain, err := inlineMarkdown(y.Definition)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s:%d: definition of %q: %w", name, n.Line, y.ID, err)
+			return nil, nil, fmt.Errorf("%s:%d: definition of %q: %w", shown, n.Line, y.ID, err)
 		}
 		t := &Term{ID: y.ID, Term: y.Term, Definition: html, Plain: plain}
 		terms = append(terms, t)

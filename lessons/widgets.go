@@ -33,42 +33,42 @@ type widgetYAML struct {
 	Legend      []LegendEntry `yaml:"legend"`
 }
 
-func loadWidgets(fsys fs.FS, name string) (map[string]*Widget, error) {
+func loadWidgets(fsys fs.FS, name, shown string) (map[string]*Widget, error) {
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", shown, err)
 	}
 	var items map[string]widgetYAML
 	if err := strictUnmarshal(b, &items); err != nil {
-		return nil, yamlError(name, 0, err)
+		return nil, yamlError(shown, 0, err)
 	}
 	var raw map[string]yaml.Node
 	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return nil, yamlError(name, 0, err)
+		return nil, yamlError(shown, 0, err)
 	}
 	out := map[string]*Widget{}
 	for key, y := range items {
 		n := raw[key]
 		if !slices.Contains(WidgetNames, key) {
-			return nil, fmt.Errorf("%s:%d: unknown widget %q (known: restaurant, postal)", name, n.Line, key)
+			return nil, fmt.Errorf("%s:%d: unknown widget %q (known: restaurant, postal)", shown, n.Line, key)
 		}
 		if y.Title == "" || y.Description == "" || len(y.Legend) == 0 {
-			return nil, fmt.Errorf("%s:%d: widget %q needs a title, a description and a legend", name, n.Line, key)
+			return nil, fmt.Errorf("%s:%d: widget %q needs a title, a description and a legend", shown, n.Line, key)
 		}
 		for _, e := range y.Legend {
 			if e.Figure == "" || e.Term == "" {
-				return nil, fmt.Errorf("%s:%d: widget %q: every legend entry needs a figure and a term", name, n.Line, key)
+				return nil, fmt.Errorf("%s:%d: widget %q: every legend entry needs a figure and a term", shown, n.Line, key)
 			}
 		}
 		desc, err := blockMarkdown(y.Description)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, n.Line, err)
+			return nil, fmt.Errorf("%s:%d: %w", shown, n.Line, err)
 		}
 		out[key] = &Widget{Name: key, Title: y.Title, Description: desc, Legend: y.Legend}
 	}
 	for _, w := range WidgetNames {
 		if out[w] == nil {
-			return nil, fmt.Errorf("%s: widget %q is missing", name, w)
+			return nil, fmt.Errorf("%s: widget %q is missing", shown, w)
 		}
 	}
 	return out, nil
