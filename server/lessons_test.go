@@ -124,6 +124,7 @@ func TestQuizGradingOnTheServer(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body, "Chapter complete.")
 	assert.Contains(t, body, "✓ You have completed this chapter.")
+	assert.Contains(t, body, fmt.Sprintf("knowledge check best %d/%d", len(ch.Quiz.Questions), len(ch.Quiz.Questions)))
 
 	// lessons.js asks for just the graded check.
 	req, err := http.NewRequest(http.MethodPost, quizURL, strings.NewReader(answers(ch, true)))
