@@ -120,6 +120,11 @@ func TestMermaidLabel(t *testing.T) {
 	assert.Equal(t, "#96;#96;#96; end", mermaidLabel("```\nend"))
 }
 
+// FuzzParse feeds arbitrary YAML and JSON to the parser and renders
+// whatever it accepts. Minimising a new YAML input is slow on a small
+// machine; run it as
+//
+//	go test ./decide -run '^$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 3s
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"checkout.yaml", "signup.yaml", "hostile.json"} {
 		b, err := testdataFS.ReadFile("testdata/" + name)
@@ -144,6 +149,8 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// FuzzRenderUserText puts arbitrary text in every place a user can type and
+// checks the records stay inert Markdown: go test ./decide -run '^$' -fuzz FuzzRenderUserText
 func FuzzRenderUserText(f *testing.F) {
 	f.Add("<script>alert(1)</script>", "](javascript:alert(1))", "a\n\n- b", "SendEmail", "web")
 	f.Add("[x](javascript:y)", "<img src=x onerror=alert(1)>", "```\n<b>", "<svg/onload=1>", "a|b")

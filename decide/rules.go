@@ -2,6 +2,7 @@ package decide
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -218,7 +219,11 @@ func longestSyncChain(jr Journey) []string {
 		if _, seen := next[from]; !seen {
 			starts = append(starts, from)
 		}
-		next[from] = append(next[from], to)
+		// The same call listed twice is one edge; duplicates would only
+		// multiply the paths walked below.
+		if !slices.Contains(next[from], to) {
+			next[from] = append(next[from], to)
+		}
 	}
 	var best []string
 	var walk func(path []string, onPath map[string]bool)
