@@ -163,10 +163,12 @@
     var runs = Number(lab.dataset.runs || 0), deadSeen = null, last = null, source = null, paused = false;
 
     // Apply settings as they change; the Apply button stays for keyboard users.
-    var timer = null;
+    var timer = null, pending = null;
     function apply() {
+      timer = null;
       setText(applyState, "Applying…");
-      post(settings).then(function (j) {
+      pending = post(settings).then(function (j) {
+        pending = null;
         if (j.error) {
           markInvalid(settings, j.field);
           notice("error", "Not changed. " + j.error);
@@ -178,6 +180,13 @@
         setText(applyState, "Applied");
         if (j.settings) lab.dataset.mode = j.settings.mode;
       });
+      return pending;
+    }
+    // settled resolves once every settings change is in force, so a run
+    // started right after a change runs with it.
+    function settled() {
+      if (timer) { clearTimeout(timer); return apply(); }
+      return pending || Promise.resolve();
     }
     settings.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(apply, 250); });
     settings.addEventListener("submit", function (e) { e.preventDefault(); clearTimeout(timer); apply(); });
@@ -185,7 +194,9 @@
     runForm.addEventListener("submit", function (e) {
       var cancel = e.submitter && e.submitter.id === "cancel";
       e.preventDefault();
-      post(runForm, cancel ? base + "/cancel" : runForm.action).then(function (j) {
+      settled().then(function () {
+        return post(runForm, cancel ? base + "/cancel" : runForm.action);
+      }).then(function (j) {
         if (j.error) { markInvalid(runForm, j.field); notice("error", "Not started. " + j.error); return; }
         markInvalid(runForm, null);
         notice("", "");
