@@ -324,3 +324,49 @@ func TestDecideStepShowsAdviceNextToTheAnswer(t *testing.T) {
 	_, step5 := decideDo(t, c, http.MethodGet, base+"/decide/step/5", nil)
 	assert.Contains(t, step5, "Synchronous call Fraud check has no timeout.")
 }
+
+// TestDecideHostilePostsNeverFail posts malformed, oversized and
+// out-of-range forms to every wizard endpoint: each gets a 3xx or 4xx
+// answer, never a 500.
+func TestDecideHostilePostsNeverFail(t *testing.T) {
+	_, base := newTestServer(t, Config{})
+	c := decideClient(t)
+	decideDo(t, c, http.MethodPost, base+"/decide/start", url.Values{"from": {"example"}})
+	long := strings.Repeat("x", 5000)
+	forms := []url.Values{
+		{"action": {"remove-interaction:0:99"}},
+		{"action": {"remove-interaction:-1:0"}},
+		{"action": {"add-interaction:x"}},
+		{"action": {"goto:42"}},
+		{"action": {"goto:abc"}},
+		{"action": {"next"}, "journeys[0].interactions[0].consumers": {"1e9"}, "journeys[0].interactions[0].peak_rps": {"-5"}},
+		{"action": {"next"}, "journeys[0].interactions[0].timeout_ms": {"99999999999999999999"}},
+		{"action": {"next"}, "title": {long}, "journeys[0].name": {"\x00\x01"}, "deciders": {strings.Repeat("a,", 100)}},
+		{"action": {"next"}, "journeys[7].interactions[3].name": {"ghost"}, "fallback.on_exhausted": {"drop"}},
+		{"action": {"next"}, "journeys[0].interactions[0].consistency": {"<script>"}},
+		{},
+	}
+	for _, path := range []string{"/decide/step/1", "/decide/step/2", "/decide/step/3", "/decide/step/4", "/decide/step/5", "/decide/preview/1", "/decide/preview/5", "/decide/status"} {
+		for _, f := range forms {
+			res, body := decideDo(t, c, http.MethodPost, base+path, f)
+			assert.Less(t, res.StatusCode, 500, "%s %v: %s", path, f, body)
+			assert.NotContains(t, body, "<script>\"", path)
+		}
+	}
+	for _, f := range []string{"docx", "", "json"} {
+		res, _ := decideDo(t, c, http.MethodGet, base+"/decide/record.md?format="+f, nil)
+		assert.Less(t, res.StatusCode, 500, f)
+	}
+	res, _ := decideDo(t, c, http.MethodPost, base+"/decide/status", url.Values{"status": {"superseded"}})
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+
+	// The on_exhausted "drop" answer is refused by name.
+	res, body := decideDo(t, c, http.MethodPost, base+"/decide/step/5", url.Values{"action": {"next"}, "fallback.on_exhausted": {"drop"}})
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "silently dropping messages is never accepted")
+
+	// An oversized form is refused before it is parsed.
+	big := url.Values{"title": {strings.Repeat("y", maxDecideForm+1)}}
+	res, _ = decideDo(t, c, http.MethodPost, base+"/decide/step/1", big)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+}
