@@ -279,11 +279,10 @@ func (g *group) failed(ctx context.Context, s Settings, m redis.XMessage, ev Eve
 	if delivered >= int64(s.MaxDeliveries) {
 		return g.deadLetter(ctx, m, ev.ID, fmt.Sprintf("gave up after %d deliveries: %v", delivered, cause))
 	}
+	// Left unacknowledged, the message stays pending; after RetryAfter any
+	// consumer of the group may claim it and try again.
 	g.sb.count.retries.Add(1)
 	g.sb.metrics.messages.WithLabelValues(g.name, "failed").Inc()
-	if err := g.sb.store.recordFailure(ctx, g.name, ev.ID, cause.Error()); err != nil {
-		return fmt.Errorf("record failure: %w", err)
-	}
 	return nil
 }
 

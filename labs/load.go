@@ -76,7 +76,9 @@ func generate(ctx context.Context, hc *http.Client, url string, spec LoadSpec, t
 	if spec.Duration > 0 {
 		limit = spec.Duration
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
+	// sending stops at the limit; requests already sent still get their
+	// answer (each is bounded by the client timeout) unless ctx is cancelled.
+	sendCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var mu sync.Mutex // guards the counts of out
 	one := func(i int, planned time.Time) {
@@ -101,7 +103,7 @@ func generate(ctx context.Context, hc *http.Client, url string, spec LoadSpec, t
 		var next atomic.Int64
 		for range spec.Concurrency {
 			wg.Go(func() {
-				for ctx.Err() == nil {
+				for sendCtx.Err() == nil {
 					i := int(next.Add(1))
 					if i > spec.Signups {
 						return
@@ -116,12 +118,12 @@ func generate(ctx context.Context, hc *http.Client, url string, spec LoadSpec, t
 	arrivals:
 		for i := 1; i <= spec.Signups; i++ {
 			planned := start.Add(time.Duration(i-1) * interval)
-			if !waitUntil(ctx, planned) {
+			if !waitUntil(sendCtx, planned) {
 				break
 			}
 			select {
 			case slots <- struct{}{}:
-			case <-ctx.Done():
+			case <-sendCtx.Done():
 				break arrivals
 			}
 			wg.Go(func() {
@@ -152,6 +154,8 @@ func waitUntil(ctx context.Context, at time.Time) bool {
 
 // signupOnce posts one signup and reports whether it succeeded (2xx).
 func signupOnce(ctx context.Context, hc *http.Client, url, email, name, idemKey string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*MaxTimeout+10*time.Second) // two calls, then storage
+	defer cancel()
 	body, _ := json.Marshal(signupBody{Email: email, Name: name})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {

@@ -56,7 +56,7 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 		return Result{}, ErrBusy
 	}
 	defer s.runMu.Unlock()
-	if s.ctx.Err() != nil {
+	if s.closed || s.ctx.Err() != nil {
 		return Result{}, ErrClosed
 	}
 	ctx, cancel := context.WithCancel(ctx)

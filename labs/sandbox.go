@@ -75,6 +75,7 @@ type Sandbox struct {
 	groups    map[string]*group
 
 	runMu    sync.Mutex
+	closed   bool // guarded by runMu
 	progress atomic.Pointer[RunProgress]
 	histMu   sync.Mutex
 	history  []Result
@@ -318,7 +319,8 @@ func (s *Sandbox) Close() error {
 			s.analytics.close()
 		}
 		s.cancel()
-		s.runMu.Lock() // wait for a running load to notice
+		s.runMu.Lock() // wait for a running load to notice, and refuse new ones
+		s.closed = true
 		s.runMu.Unlock()
 		s.bg.Wait()
 		s.httpc.CloseIdleConnections()

@@ -11,7 +11,6 @@ package labs
 //	cr:{id}:email:<address>    user id owning an address (uniqueness)
 //	cr:{id}:idem:<key>         user id created under a signup Idempotency-Key
 //	cr:{id}:done:<group>       set of event ids a group has finished (its idempotency record)
-//	cr:{id}:failed:<group>     hash event id -> last error, the reason if it is dead-lettered
 //	cr:{id}:deadids:<group>    hash event id -> dead-letter entry id
 //	cr:{id}:ledger:<service>   hash idempotency key -> user id: effects applied once per key
 //	cr:{id}:repeats:<service>  hash user id -> effects applied without a key
@@ -297,7 +296,6 @@ func (s *store) ack(ctx context.Context, group string, entryIDs, eventIDs []stri
 				members[i] = id
 			}
 			p.SAdd(ctx, s.key("done", group), members...)
-			p.HDel(ctx, s.key("failed", group), eventIDs...)
 		}
 		p.XAck(ctx, s.events(), group, entryIDs...)
 		return nil
@@ -306,17 +304,6 @@ func (s *store) ack(ctx context.Context, group string, entryIDs, eventIDs []stri
 		return fmt.Errorf("ack %d entries for %s: %w", len(entryIDs), group, err)
 	}
 	return nil
-}
-
-// recordFailure remembers why a group's attempt at an event failed, so a dead
-// letter carries the reason even when another process gives up on it.
-func (s *store) recordFailure(ctx context.Context, group, eventID, reason string) error {
-	return s.c.HSet(ctx, s.key("failed", group), eventID, reason).Err()
-}
-
-func (s *store) lastFailure(ctx context.Context, group, eventID string) string {
-	reason, _ := s.c.HGet(ctx, s.key("failed", group), eventID).Result()
-	return reason
 }
 
 // deadLetter moves an entry to the dead-letter stream with its reason and acks
@@ -330,7 +317,6 @@ func (s *store) deadLetter(ctx context.Context, group string, msg redis.XMessage
 		}})
 		if eventID != "" {
 			p.HSet(ctx, s.key("deadids", group), eventID, msg.ID)
-			p.HDel(ctx, s.key("failed", group), eventID)
 		}
 		p.XAck(ctx, s.events(), group, msg.ID)
 		return nil
