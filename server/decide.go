@@ -370,8 +370,9 @@ func (s *Server) renderDecideReview(c *gin.Context, status int, extra []decideEr
 		Warnings []decide.Warning
 		Status   string
 		Next     []string
+		Diagrams []journeyDiagram
 	}{txt, txt.Prompts, decideProgress(txt, 6, d.Reached), record, format, []string{decide.FormatMADR, decide.FormatNygard, decide.FormatMinimal},
-		errs, res.Outcomes, res.AllWarnings(), d.Answers.Status, decide.NextStatuses(d.Answers.Status)}})
+		errs, res.Outcomes, res.AllWarnings(), d.Answers.Status, decide.NextStatuses(d.Answers.Status), journeyDiagrams(d.Answers, txt.Prompts)}})
 }
 
 func (s *Server) decideRecord(c *gin.Context) {

@@ -370,3 +370,18 @@ func TestDecideHostilePostsNeverFail(t *testing.T) {
 	res, _ = decideDo(t, c, http.MethodPost, base+"/decide/step/1", big)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
 }
+
+func TestDecideReviewDrawsJourneys(t *testing.T) {
+	_, base := newTestServer(t, Config{})
+	c := decideClient(t)
+	signup, err := os.ReadFile("../decide/testdata/signup.yaml")
+	require.NoError(t, err)
+	decideUpload(t, c, base, "signup.yaml", signup)
+	_, page := decideDo(t, c, http.MethodGet, base+"/decide/review", nil)
+	assert.Equal(t, 2, strings.Count(page, `<figure class="journey-diagram">`))
+	assert.Contains(t, page, `<desc id="journey-diagram-0-d">gateway calls users and waits (Create user). users publishes SendWelcomeEmail for email. users publishes user.signedup for analytics.</desc>`)
+	assert.Equal(t, 4, strings.Count(page, `class="edge edge-sync"`), "create user, place order, charge card, fraud check")
+	assert.Equal(t, 3, strings.Count(page, `class="edge edge-async"`))
+	assert.Contains(t, page, ">SendWelcomeEmail</text>")
+	assert.NotContains(t, page, `style=`, "CSP forbids inline styles")
+}
