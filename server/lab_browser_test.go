@@ -56,9 +56,9 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		return
 	}
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, name+".jpg"), buf, 0o644)
+		err = os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
 	}
 	if err != nil {
 		t.Logf("screenshot %s: %v", name, err)
@@ -102,6 +102,7 @@ func TestBrowserLabSyncVersusAsyncWithEmailDown(t *testing.T) {
 	assert.Equal(t, "0", text(t, ctx, "#r-failed"))
 	assert.Equal(t, "200", text(t, ctx, "#r-emails"), "every welcome email went out once email was back")
 	assert.Equal(t, "up", text(t, ctx, "#pic-email-state"), "recover-after brought email back")
+	waitJS(t, ctx, `!document.getElementById("f-email_down").checked`, 5*time.Second) // and the control follows
 	// The charts received points while it ran.
 	assert.Greater(t, js[int](t, ctx, `document.querySelectorAll(".uplot").length`), 2)
 }

@@ -58,7 +58,11 @@
       if (!el) return null;
       var opts = {
         width: Math.max(240, el.clientWidth), height: 180,
-        scales: { x: { time: true } },
+        scales: { x: { time: true, range: function (u, min, max) {
+          // An empty or one-point chart shows the last minute, not years.
+          if (min == null || max - min < 30) { var now = max || Date.now() / 1000; return [now - 60, now]; }
+          return [min, max];
+        } } },
         axes: [{ stroke: cssVar("--muted"), grid: { stroke: cssVar("--border"), width: 1 } },
                { stroke: cssVar("--muted"), grid: { stroke: cssVar("--border"), width: 1 }, label: scaleLabel, size: 50 }],
         series: [{}].concat(series),
@@ -163,12 +167,13 @@
     var runs = Number(lab.dataset.runs || 0), deadSeen = null, last = null, source = null, paused = false;
 
     // Apply settings as they change; the Apply button stays for keyboard users.
-    var timer = null, pending = null;
+    var timer = null, pending = null, appliedAt = 0;
     function apply() {
       timer = null;
       setText(applyState, "Applying…");
       pending = post(settings).then(function (j) {
         pending = null;
+        appliedAt = Date.now();
         if (j.error) {
           markInvalid(settings, j.field);
           notice("error", "Not changed. " + j.error);
@@ -226,7 +231,33 @@
       });
     }
 
+    // syncForm shows settings changed elsewhere (recover-after, "show me",
+    // another tab) in the controls, leaving alone the one being edited.
+    function syncForm(st) {
+      // A snapshot taken before the last apply landed must not undo it.
+      if (timer || pending || Date.now() - appliedAt < 1500) return;
+      var ms = function (ns) { return String(Math.round(ns / 1e6)); };
+      var want = {
+        email_latency: ms(st.email.latency), email_error_rate: String(st.email.error_rate),
+        analytics_latency: ms(st.analytics.latency), analytics_error_rate: String(st.analytics.error_rate),
+        timeout: ms(st.timeout), crash_rate: String(st.crash_rate), email_consumers: String(st.email_consumers),
+        analytics_consumers: String(st.analytics_consumers), max_deliveries: String(st.max_deliveries), retry_after: ms(st.retry_after),
+        email_down: st.email.down, email_hang: st.email.hang, analytics_down: st.analytics.down, analytics_hang: st.analytics.hang,
+        breaker: st.breaker, fallback: st.fallback, idempotency: st.idempotency
+      };
+      Object.keys(want).forEach(function (name) {
+        var el = settings.elements[name];
+        if (!el || el === document.activeElement) return;
+        if (el.type === "checkbox") { if (el.checked !== want[name]) el.checked = want[name]; }
+        else if (Number(el.value) !== Number(want[name])) el.value = want[name];
+      });
+      $all('input[name="mode"]', settings).forEach(function (r) {
+        if (r !== document.activeElement) r.checked = r.value === st.mode;
+      });
+    }
+
     function onSnap(ev) {
+      syncForm(ev.snapshot.settings);
       var s = ev.snapshot, p = ev.picture, st = ev.status, c = s.counters;
       picture.dataset.mode = p.mode;
       lab.dataset.mode = p.mode;
