@@ -433,7 +433,13 @@ func TestRunIsBoundedAndCancellable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		time.Sleep(150 * time.Millisecond)
-		_, err := sb.Run(context.Background(), LoadSpec{Signups: 1, Concurrency: 1})
+		snap, err := sb.Snapshot(context.Background())
+		if assert.NoError(t, err) && assert.NotNil(t, snap.Run, "a snapshot shows the load in progress") {
+			assert.Equal(t, "load", snap.Run.Phase)
+			assert.Equal(t, 100_000, snap.Run.Target)
+			assert.Positive(t, snap.Run.Sent)
+		}
+		_, err = sb.Run(context.Background(), LoadSpec{Signups: 1, Concurrency: 1})
 		assert.ErrorIs(t, err, ErrBusy)
 		cancel()
 	}()

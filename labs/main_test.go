@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -14,7 +15,14 @@ import (
 	"github.com/crossroads-learn/crossroads/internal/redistest"
 )
 
+// quietRedisLog drops go-redis's own log lines (the restart test makes it
+// report every failed dial).
+type quietRedisLog struct{}
+
+func (quietRedisLog) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	redis.SetLogger(quietRedisLog{})
 	goleak.VerifyTestMain(m,
 		// go-redis and net/http keep a few background goroutines per client.
 		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),

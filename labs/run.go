@@ -77,13 +77,10 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	s.effectLatency.reset()
 	s.signupLatency.reset()
 	s.maxLag.Store(0)
-	var sent atomic.Int64
-	progress := &RunProgress{Started: res.Started, Target: spec.Signups, Phase: "load"}
-	s.progress.Store(progress)
+	live := &liveRun{started: res.Started, target: spec.Signups}
+	live.phase.Store("load")
+	s.progress.Store(live)
 	defer s.progress.Store(nil)
-	publishProgress := func(phase string) {
-		s.progress.Store(&RunProgress{Started: res.Started, Target: spec.Signups, Sent: sent.Load(), Phase: phase})
-	}
 
 	if spec.RecoverAfter > 0 {
 		t := time.AfterFunc(spec.RecoverAfter, func() {
@@ -101,12 +98,12 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		s.sample(sampleCtx, func() { publishProgress("") })
+		s.sample(sampleCtx)
 	}()
 
-	out := generate(ctx, s.httpc, s.SignupURL(), spec, newID("")[:6], &sent)
+	out := generate(ctx, s.httpc, s.SignupURL(), spec, newID("")[:6], &live.sent)
 	res.Cancelled = ctx.Err() != nil
-	publishProgress("drain")
+	live.phase.Store("drain")
 	s.stats(ctx, true) // the backlog peaks as the load ends
 	if settings.Mode == ModeAsync || s.Settings().Mode == ModeAsync {
 		res.Drained = s.drain(ctx, spec.DrainTimeout) == nil
@@ -158,9 +155,21 @@ func (s *Sandbox) History() []Result {
 	return append([]Result(nil), s.history...)
 }
 
-// sample watches the stream while a load runs: it records the largest lag,
-// trims what every group has finished with, and refreshes progress.
-func (s *Sandbox) sample(ctx context.Context, tick func()) {
+// liveRun is the progress of the load in flight, read by Snapshot.
+type liveRun struct {
+	started time.Time
+	target  int
+	sent    atomic.Int64
+	phase   atomic.Value // string
+}
+
+func (l *liveRun) progress() *RunProgress {
+	return &RunProgress{Started: l.started, Target: l.target, Sent: l.sent.Load(), Phase: l.phase.Load().(string)}
+}
+
+// sample watches the stream while a load runs: it records the largest lag
+// and trims what every group has finished with.
+func (s *Sandbox) sample(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	var lastTrim time.Time
@@ -170,7 +179,6 @@ func (s *Sandbox) sample(ctx context.Context, tick func()) {
 			return
 		case <-t.C:
 		}
-		tick()
 		st, err := s.stats(ctx, false)
 		if err != nil {
 			continue

@@ -76,7 +76,7 @@ type Sandbox struct {
 
 	runMu    sync.Mutex
 	closed   bool // guarded by runMu
-	progress atomic.Pointer[RunProgress]
+	progress atomic.Pointer[liveRun]
 	histMu   sync.Mutex
 	history  []Result
 	maxLag   atomic.Int64
@@ -381,8 +381,7 @@ func (s *Sandbox) Snapshot(ctx context.Context) (Snapshot, error) {
 		snap.Breakers[ServiceAnalytics] = s.api.analytics.breaker.State().String()
 	}
 	if p := s.progress.Load(); p != nil {
-		cp := *p
-		snap.Run = &cp
+		snap.Run = p.progress()
 	}
 	st, err := s.stats(ctx, false)
 	if err != nil {
