@@ -175,6 +175,9 @@ func Evaluate(a Answers) Result {
 	if anyAsync && !a.Observability.ConsumerLag {
 		r.Warnings = append(r.Warnings, newWarning(t, "no-consumer-lag", "observability.consumer_lag"))
 	}
+	if anyAsync && !(a.Observability.PublishRate && a.Observability.ConsumeRate) {
+		r.Warnings = append(r.Warnings, newWarning(t, "no-rates", "observability.publish_rate"))
+	}
 	if anyDLQ && !a.Observability.DeadLetterAlerts {
 		r.Warnings = append(r.Warnings, newWarning(t, "no-dead-letter-alerts", "observability.dead_letter_alerts"))
 	}

@@ -62,21 +62,21 @@ func TestEvaluateWarnings(t *testing.T) {
 		{"async with nothing",
 			one(Interaction{Consistency: "eventual"}, Observability{}, Fallback{Retry: "none"}),
 			[]string{"missing-event@" + p + ".event", "no-idempotency@" + p + ".idempotency", "no-dead-letter@" + p + ".dead_letter",
-				"no-consumer-lag@observability.consumer_lag", "no-retry@fallback.retry"}},
+				"no-consumer-lag@observability.consumer_lag", "no-rates@observability.publish_rate", "no-retry@fallback.retry"}},
 		{"async command event, dead letters without alerts or runbook",
 			one(Interaction{Consistency: "eventual", Event: "SendWelcomeEmail", Idempotency: "dedup-table", DeadLetter: true}, Observability{ConsumerLag: true}, Fallback{}),
-			[]string{"command-event@" + p + ".event", "no-dead-letter-alerts@observability.dead_letter_alerts", "no-runbook@fallback.runbook"}},
+			[]string{"command-event@" + p + ".event", "no-rates@observability.publish_rate", "no-dead-letter-alerts@observability.dead_letter_alerts", "no-runbook@fallback.runbook"}},
 		{"async done right",
 			one(Interaction{Consistency: "eventual", Event: "UserSignedUp", Idempotency: "upsert", DeadLetter: true},
-				Observability{ConsumerLag: true, DeadLetterAlerts: true}, Fallback{Retry: "exponential", Runbook: "wiki"}),
+				Observability{ConsumerLag: true, DeadLetterAlerts: true, PublishRate: true, ConsumeRate: true}, Fallback{Retry: "exponential", Runbook: "wiki"}),
 			nil},
 		{"async forced where a strong answer is needed",
 			one(Interaction{NeedsResponse: true, Consistency: "strong", Choice: "async", Event: "StockReserved", Idempotency: "natural", DeadLetter: true},
-				Observability{ConsumerLag: true, DeadLetterAlerts: true}, Fallback{Runbook: "x"}),
+				Observability{ConsumerLag: true, DeadLetterAlerts: true, PublishRate: true, ConsumeRate: true}, Fallback{Runbook: "x"}),
 			[]string{"async-needs-strong@" + p + ".choice"}},
 		{"unclear event",
 			one(Interaction{Consistency: "eventual", Event: "OrderConfirmation", Idempotency: "natural", DeadLetter: true},
-				Observability{ConsumerLag: true, DeadLetterAlerts: true}, Fallback{Runbook: "x"}),
+				Observability{ConsumerLag: true, DeadLetterAlerts: true, PublishRate: true, ConsumeRate: true}, Fallback{Runbook: "x"}),
 			[]string{"unclear-event@" + p + ".event"}},
 	}
 	for _, tc := range cases {
@@ -128,7 +128,7 @@ func TestEveryWarningAndReasonHasWords(t *testing.T) {
 	txt, err := Questionnaire()
 	require.NoError(t, err)
 	for _, code := range []string{"sync-chain", "async-needs-strong", "command-event", "unclear-event", "missing-event",
-		"no-idempotency", "no-dead-letter", "no-consumer-lag", "no-dead-letter-alerts", "no-tracing", "no-timeout",
+		"no-idempotency", "no-dead-letter", "no-consumer-lag", "no-rates", "no-dead-letter-alerts", "no-tracing", "no-timeout",
 		"no-breaker", "sync-fan-out", "no-runbook", "no-retry"} {
 		assert.NotEmpty(t, txt.Warnings[code].Message, code)
 		assert.NotEmpty(t, txt.Warnings[code].Advice, code)

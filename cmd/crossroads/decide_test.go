@@ -146,7 +146,7 @@ func TestDecideAccessibleQuestionnaire(t *testing.T) {
 		// step 2: the event of the asynchronous interaction
 		"order.placed",
 		// step 3: tracing, publish rate, consume rate, lag, dead-letter alerts
-		"y", "n", "n", "y", "y",
+		"y", "y", "y", "y", "y",
 		// step 4: dedup table
 		"2",
 		// step 5: timeout and breaker, dead letter, retry, attempts, destination, runbook, when exhausted
@@ -165,7 +165,7 @@ func TestDecideAccessibleQuestionnaire(t *testing.T) {
 		Consistency: "strong", UserWaiting: true, Consumers: 1, PeakRPS: 200, TimeoutMS: 800, Breaker: true}, reserve)
 	assert.Equal(t, decide.Interaction{Name: "Send receipt", From: "checkout", To: "email", Consistency: "eventual",
 		Consumers: 2, PeakRPS: 200, Event: "order.placed", Idempotency: "dedup-table", DeadLetter: true}, receipt)
-	assert.Equal(t, decide.Observability{Tracing: true, ConsumerLag: true, DeadLetterAlerts: true}, a.Observability)
+	assert.Equal(t, decide.Observability{Tracing: true, PublishRate: true, ConsumeRate: true, ConsumerLag: true, DeadLetterAlerts: true}, a.Observability)
 	assert.Equal(t, decide.Fallback{Retry: "exponential", MaxAttempts: 5, DeadLetterDestination: "checkout.dlq",
 		Runbook: "docs/runbooks/dlq.md", OnExhausted: "dead-letter"}, a.Fallback)
 	assert.Empty(t, decide.Evaluate(a).AllWarnings(), "a complete answer set leaves nothing to warn about")
