@@ -55,7 +55,7 @@ type Sandbox struct {
 	rc       *redis.Client
 	store    *store
 	settings atomic.Pointer[Settings]
-	setMu    sync.Mutex // serialises Apply
+	setMu    sync.Mutex // serialises settings changes
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,6 +109,9 @@ func ValidateID(id string) error {
 func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
+	}
+	if c == nil {
+		return nil, errors.New("new lab sandbox: no Redis client")
 	}
 	settings := DefaultSettings()
 	if opt.Settings != nil {
@@ -199,7 +202,9 @@ func (s *Sandbox) start(settings Settings) error {
 	}
 	s.groups[ServiceEmail] = &group{name: ServiceEmail, sb: s, down: email, alive: map[string]*consumer{}}
 	s.groups[ServiceAnalytics] = &group{name: ServiceAnalytics, sb: s, down: analytics, alive: map[string]*consumer{}}
-	return s.apply(settings)
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	return s.applyLocked(settings)
 }
 
 func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -264,30 +269,31 @@ func (s *Sandbox) Settings() Settings { return *s.settings.Load() }
 // timeout, breaker, consumers per group, crash rate, idempotency. An invalid
 // value is refused with a *FieldError and nothing changes.
 func (s *Sandbox) Apply(next Settings) error {
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	return s.applyLocked(next)
+}
+
+// Update changes the current settings with change and applies the result as
+// Apply does; concurrent updates never undo each other.
+func (s *Sandbox) Update(change func(*Settings)) (Settings, error) {
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	next := s.Settings()
+	change(&next)
+	if err := s.applyLocked(next); err != nil {
+		return s.Settings(), err
+	}
+	return next, nil
+}
+
+func (s *Sandbox) applyLocked(next Settings) error {
 	if err := next.Validate(); err != nil {
 		return err
 	}
 	if s.ctx.Err() != nil {
 		return ErrClosed
 	}
-	return s.apply(next)
-}
-
-// Update applies a change to the current settings, as Apply does.
-func (s *Sandbox) Update(change func(*Settings)) (Settings, error) {
-	s.setMu.Lock()
-	next := s.Settings()
-	change(&next)
-	s.setMu.Unlock()
-	if err := s.Apply(next); err != nil {
-		return s.Settings(), err
-	}
-	return next, nil
-}
-
-func (s *Sandbox) apply(next Settings) error {
-	s.setMu.Lock()
-	defer s.setMu.Unlock()
 	s.settings.Store(&next)
 	if err := s.email.setDown(next.Email.Down); err != nil {
 		return err
