@@ -152,6 +152,11 @@ func (p *pass) block(kind string, fc *ast.FencedCodeBlock) ast.Node {
 			return nil
 		}
 		p.quizSeen = true
+		if h, ok := fc.PreviousSibling().(*ast.Heading); ok && p.record {
+			// The chapter titles its own check ("## Check your
+			// understanding"): the quiz uses that heading instead of adding one.
+			p.ch.quizHeading = strings.TrimPrefix(p.headingOf(h).ID, p.prefix)
+		}
 		q, ok := p.parseQuiz(body.Bytes(), line)
 		if !ok {
 			return nil

@@ -63,7 +63,8 @@ type Chapter struct {
 
 	Prev, Next *Chapter
 
-	terms    []string // glossary ids used, in order of first use
+	terms       []string // glossary ids used, in order of first use
+	quizHeading string   // id of the heading right before the quiz, if any
 	sections []plainSection
 	links    []link
 }

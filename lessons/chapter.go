@@ -113,7 +113,7 @@ func (r *chapterRenderer) chapter(file string, src []byte) (*Chapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: render knowledge check: %w", file, err)
 	}
-	ch.TOC = tocHTML(ch.Headings, quiz != nil)
+	ch.TOC = tocHTML(ch.Headings, quiz != nil && ch.quizHeading == "")
 	ch.sections = plainSections
 
 	// The print page shows every chapter at once: render again with ids

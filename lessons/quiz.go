@@ -250,6 +250,9 @@ type quizView struct {
 	Prefix string
 	Quiz   *Quiz
 	Result *Result
+	// Heading is the id of the chapter's own heading for the check; empty
+	// when the check brings its own.
+	Heading string
 }
 
 // Chosen returns the learner's answer to question id, if graded.
@@ -270,7 +273,11 @@ func (v quizView) Chosen(id string) string {
 // explanation of every option. prefix is added to element ids.
 func RenderQuiz(ch *Chapter, prefix string, r *Result) (template.HTML, error) {
 	var buf bytes.Buffer
-	if err := blockTemplates.ExecuteTemplate(&buf, "quiz", quizView{Slug: ch.Slug, Prefix: prefix, Quiz: ch.Quiz, Result: r}); err != nil {
+	v := quizView{Slug: ch.Slug, Prefix: prefix, Quiz: ch.Quiz, Result: r}
+	if ch.quizHeading != "" {
+		v.Heading = prefix + ch.quizHeading
+	}
+	if err := blockTemplates.ExecuteTemplate(&buf, "quiz", v); err != nil {
 		return "", fmt.Errorf("render quiz: %w", err)
 	}
 	return template.HTML(buf.String()), nil //nolint:gosec // html/template output

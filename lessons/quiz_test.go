@@ -1,6 +1,7 @@
 package lessons
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -95,4 +96,20 @@ func TestChoiceOptionsShuffleStably(t *testing.T) {
 	a := order()
 	assert.Equal(t, a, order(), "the same order on every load")
 	assert.ElementsMatch(t, []string{"0", "1"}, a, "values keep the written order")
+}
+
+func TestQuizUsesTheChaptersOwnHeading(t *testing.T) {
+	src := readFixture(t, "lessons/02-handing-off.md")
+	src = strings.Replace(src, "```quiz", "## Check your understanding\n\n```quiz", 1)
+	c, err := Load(fixtureWith(t, "lessons/02-handing-off.md", src), Options{})
+	require.NoError(t, err)
+	ch, _ := c.Chapter("handing-off")
+	assert.Contains(t, string(ch.QuizForm), `<section class="quiz" id="quiz" aria-labelledby="check-your-understanding">`)
+	assert.NotContains(t, string(ch.QuizForm), "Knowledge check", "no second heading")
+	assert.NotContains(t, string(ch.TOC), "Knowledge check")
+	assert.Contains(t, string(ch.TOC), `<a href="#check-your-understanding">`)
+	assert.Contains(t, string(ch.Print), `aria-labelledby="handing-off--check-your-understanding"`)
+
+	plain, _ := loadFixture(t).Chapter("handing-off")
+	assert.Contains(t, string(plain.QuizForm), `<h2 id="quiz-title">Knowledge check</h2>`, "a check without its own heading gets one")
 }
