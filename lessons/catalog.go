@@ -65,8 +65,8 @@ type Chapter struct {
 
 	terms       []string // glossary ids used, in order of first use
 	quizHeading string   // id of the heading right before the quiz, if any
-	sections []plainSection
-	links    []link
+	sections    []plainSection
+	links       []link
 }
 
 // Heading is one section heading of a chapter, for the table of contents and
