@@ -49,10 +49,9 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded)
 
 		// The course is parsed once, now: a broken chapter stops start-up
-		// with its file and line instead of failing a learner later.
-		// TODO(lead): pass Source: labs.Source once the labs package exports
-		// its source FS; until then lesson source blocks show a notice.
-		catalog, err := lessons.Load(content.FS, lessons.Options{})
+		// with its file and line instead of failing a learner later. Source
+		// blocks quote the lab's own code, so a renamed function fails here.
+		catalog, err := lessons.Load(content.FS, lessons.Options{Source: labs.Source})
 		if err != nil {
 			return fmt.Errorf("load lessons: %w", err)
 		}
