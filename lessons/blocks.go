@@ -131,8 +131,8 @@ func (p *pass) block(kind string, fc *ast.FencedCodeBlock) ast.Node {
 			Missing         bool
 		}{File: y.File, Func: y.Func, Dir: p.r.opts.SourceDir, Caption: caption}
 		if p.r.opts.Source == nil {
-			// TODO(lead): serve.go passes labs.Source once the labs package
-			// exports it; until then source blocks show a notice.
+			// No source configured (the lessons package's own lint cannot
+			// import labs): show a notice. serve.go passes labs.Source.
 			d.Missing = true
 		} else {
 			code, err := extractFunc(p.r.opts.Source, y.File, y.Func)
