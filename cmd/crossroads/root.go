@@ -57,10 +57,3 @@ func envOr(key, def string) string {
 	}
 	return def
 }
-
-// notYet is the body of a command whose capability has not landed yet.
-func notYet(name string) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		return usagef("%s is not yet available in this version", name)
-	}
-}
