@@ -220,13 +220,19 @@ func TestBrowserLabFitsPhoneAndDark(t *testing.T) {
 				chromedp.EmulateViewport(w, 900),
 				chromedp.Evaluate[chromedp.Void](`localStorage.setItem("cr-theme", "`+theme+`")`),
 				chromedp.Navigate(e.base+"/labs"),
-				chromedp.WaitVisible(chromedp.CSS("#flow")),
+				chromedp.WaitVisible(chromedp.CSS("#picture")),
 			))
 			waitJS(t, ctx, `document.querySelectorAll(".uplot").length === 3`, 5*time.Second)
 			name := theme + "-" + strconv.FormatInt(w, 10)
 			shot(t, ctx, "lab-"+name)
 			assert.LessOrEqual(t, js[int](t, ctx, `document.documentElement.scrollWidth`), int(w), "no sideways scrolling: %s", name)
 			assert.Equal(t, theme, js[string](t, ctx, `document.documentElement.dataset.theme || "light"`))
+			shown := js[string](t, ctx, `Array.from(document.querySelectorAll("svg.flow")).filter(s => s.getBoundingClientRect().width > 0).map(s => s.classList[1]).join()`)
+			if w < 600 {
+				assert.Equal(t, "flow-tall", shown, "phones get the tall picture")
+			} else {
+				assert.Equal(t, "flow-wide", shown)
+			}
 			for _, page := range []string{"/scenarios/email-down", "/history"} {
 				require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(e.base+base+page), chromedp.WaitVisible(chromedp.CSS("h1"))))
 				assert.LessOrEqual(t, js[int](t, ctx, `document.documentElement.scrollWidth`), int(w), "no sideways scrolling: %s %s", page, name)

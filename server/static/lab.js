@@ -116,22 +116,30 @@
 
   // ---- moving dots -----------------------------------------------------------
 
-  function Dots(svg) {
-    this.layer = svg && svg.querySelector("#dots");
+  // Dots draws on whichever layout of the picture is on show.
+  function Dots(figure) {
+    this.figure = figure;
     this.live = [];
     this.running = false;
   }
 
+  Dots.prototype.svg = function () {
+    var shown = $all("svg.flow", this.figure).filter(function (s) { return s.getBoundingClientRect().width > 0; });
+    return shown[0] || null;
+  };
+
   Dots.prototype.spawn = function (route, n, cls) {
-    if (!this.layer || reduceMotion.matches) return;
+    var svg = this.svg();
+    if (!svg || n <= 0 || reduceMotion.matches) return;
+    var layer = svg.querySelector(".dots");
     n = Math.min(n, 10);
-    var paths = route.map(function (id) { return document.getElementById(id); }).filter(Boolean);
+    var paths = route.map(function (w) { return svg.querySelector('[data-wire="' + w + '"]'); }).filter(Boolean);
     if (!paths.length) return;
     for (var i = 0; i < n; i++) {
       var dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
       dot.setAttribute("class", "dot " + cls);
       dot.setAttribute("r", "4.5");
-      this.layer.appendChild(dot);
+      layer.appendChild(dot);
       this.live.push({ el: dot, paths: paths, start: performance.now() + i * (240 / n), dur: 700 });
     }
     if (this.live.length > 120) this.live.splice(0, this.live.length - 120).forEach(function (d) { d.el.remove(); });
@@ -161,7 +169,7 @@
   function labPage(lab) {
     var base = lab.dataset.base;
     var settings = $("#settings-form"), runForm = $("#run-form");
-    var picture = $("#picture"), dots = new Dots($("#flow")), charts = new Charts();
+    var picture = $("#picture"), dots = new Dots($("#picture")), charts = new Charts();
     var runState = $("#run-state"), pauseBtn = $("#pause"), progress = $("#progress"), bar = $("#progress-bar");
     var runBtn = $("#run"), cancelBtn = $("#cancel"), applyState = $("#apply-state");
     var runs = Number(lab.dataset.runs || 0), deadSeen = null, last = null, source = null, paused = false;
@@ -261,16 +269,18 @@
       var s = ev.snapshot, p = ev.picture, st = ev.status, c = s.counters;
       picture.dataset.mode = p.mode;
       lab.dataset.mode = p.mode;
-      setText($("#pic-mode"), p.mode === "sync" ? "sync · waits" : "async · hands off");
-      setText($("#pic-stream"), p.stream);
-      setText($("#pic-dead"), p.dead);
+      var pic = function (key, v) { $all('[data-pic="' + key + '"]', picture).forEach(function (el) { setText(el, v); }); };
+      pic("mode", p.mode === "sync" ? "sync · waits" : "async · hands off");
+      pic("stream", p.stream);
+      pic("dead", p.dead);
       ["email", "analytics"].forEach(function (svc) {
-        var g = $("#pic-svc-" + svc);
-        if (g) g.dataset.state = p[svc].state;
-        setText($("#pic-" + svc + "-state"), p[svc].label);
+        $all('[data-svc="' + svc + '"]', picture).forEach(function (g) { g.dataset.state = p[svc].state; });
+        pic(svc + "-state", p[svc].label);
       });
       (p.groups || []).forEach(function (g) {
-        ["pending", "lag", "consumers"].forEach(function (k) { setText($('[data-g="' + g.name + "." + k + '"]'), g[k]); });
+        ["pending", "lag", "consumers"].forEach(function (k) {
+          $all('[data-g="' + g.name + "." + k + '"]', picture).forEach(function (el) { setText(el, g[k]); });
+        });
       });
       $all("#figures [data-k]").forEach(function (dd) {
         var path = dd.dataset.k.split("."), v = s;
@@ -292,15 +302,15 @@
         var lc = last.snapshot.counters;
         var ok = c.succeeded - lc.succeeded, bad = c.failed - lc.failed;
         if (p.mode === "sync") {
-          dots.spawn(["w-sync-email", "w-sync-analytics"], ok, "dot-sync");
-          dots.spawn(["w-sync-email"], bad, "dot-fail");
+          dots.spawn(["sync-email", "sync-analytics"], ok, "dot-sync");
+          dots.spawn(["sync-email"], bad, "dot-fail");
         } else {
-          dots.spawn(["w-publish"], ok, "dot-async");
+          dots.spawn(["publish"], ok, "dot-async");
           var done = c.processed - lc.processed;
-          dots.spawn(["w-deliver-email", "w-call-email"], Math.ceil(done / 2), "dot-async");
-          dots.spawn(["w-deliver-analytics", "w-call-analytics"], Math.floor(done / 2), "dot-async");
-          dots.spawn(["w-dead"], c.dead_lettered - lc.dead_lettered, "dot-fail");
-          dots.spawn(["w-deliver-email"], c.retries - lc.retries, "dot-fail");
+          dots.spawn(["deliver-email", "call-email"], Math.ceil(done / 2), "dot-async");
+          dots.spawn(["deliver-analytics", "call-analytics"], Math.floor(done / 2), "dot-async");
+          dots.spawn(["dead"], c.dead_lettered - lc.dead_lettered, "dot-fail");
+          dots.spawn(["deliver-email"], c.retries - lc.retries, "dot-fail");
         }
       }
       last = ev;
