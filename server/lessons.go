@@ -19,6 +19,11 @@ import (
 // maxQuizForm bounds a knowledge-check submission: a few short fields.
 const maxQuizForm = 16 << 10
 
+// progressReadTimeout bounds how long a page waits for the learner's
+// progress; past it the page renders without progress rather than hang on
+// a struggling Redis.
+const progressReadTimeout = 500 * time.Millisecond
+
 // maxSearchQuery bounds the search box.
 const maxSearchQuery = 200
 
@@ -54,7 +59,7 @@ func (s *Server) progress(c *gin.Context) (lessons.Progress, bool) {
 	if s.cfg.Redis == nil {
 		return lessons.Progress{}, false
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), progressReadTimeout)
 	defer cancel()
 	p, err := s.progressStore().Get(ctx, LearnerID(c))
 	if err != nil {

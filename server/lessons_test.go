@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +15,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -354,4 +357,41 @@ func TestLabScenariosAndLessonsLinkBothWays(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, ids, lessons.LabScenarios)
+}
+
+// TestLessonsWorkWhileRedisIsDown: reading and answering never depend on
+// the progress store; the learner is told progress is not being saved.
+func TestLessonsWorkWhileRedisIsDown(t *testing.T) {
+	cat := realCatalog(t)
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { dead.Close() })
+	_, base := newTestServer(t, Config{Lessons: cat, Redis: dead, Ready: func(context.Context) error { return nil }})
+	ch := cat.Chapters[0]
+
+	res, body := get(t, base+"/lessons")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "progress is unavailable just now")
+	res, _ = get(t, base+"/lessons/"+ch.Slug)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	res, body = postForm(t, nil, base+"/lessons/"+ch.Slug+"/quiz", answers(ch, false))
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "Chapter complete.", "still graded")
+	assert.Contains(t, body, "your progress could not be saved just now")
+	res, _ = get(t, base+"/lessons/progress/export")
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+}
+
+// TestAnalogyWithoutJavaScript: the page itself carries the still picture,
+// its description and the legend; controls appear only when the script runs.
+func TestAnalogyWithoutJavaScript(t *testing.T) {
+	cat, base := newLessonServer(t)
+	for _, w := range []string{"restaurant", "postal"} {
+		ch := chapterWith(t, cat, `data-widget="`+w+`"`)
+		_, body := get(t, base+"/lessons/"+ch.Slug)
+		assert.Contains(t, body, `<g class="still">`, w)
+		assert.Contains(t, body, `<div class="widget-controls" hidden>`, w)
+		assert.Contains(t, body, `<dl class="widget-counters" hidden>`, w)
+		assert.Contains(t, body, `<div class="widget-description"><p>`, w)
+		assert.Contains(t, body, `<table class="widget-legend">`, w)
+	}
 }
