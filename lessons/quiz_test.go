@@ -78,6 +78,8 @@ func TestSearch(t *testing.T) {
 	hits = c.Search("redis streams", 10)
 	require.Len(t, hits, 1, "every word must match")
 	assert.Contains(t, hits[0].Snippet, "Redis Streams")
+	assert.Contains(t, string(hits[0].Marked), "<mark>Redis</mark> <mark>Streams</mark>")
+	assert.Equal(t, "a &lt;b&gt; <mark>retrying</mark> x", string(mark("a <b> retrying x", []string{"retr"})))
 
 	assert.Empty(t, c.Search("  ", 10))
 	assert.Empty(t, c.Search("zebra", 10))

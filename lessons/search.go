@@ -1,6 +1,7 @@
 package lessons
 
 import (
+	"html/template"
 	"slices"
 	"strings"
 	"unicode"
@@ -31,7 +32,9 @@ type SearchResult struct {
 	Section string
 	URL     string
 	Snippet string
-	score   int
+	// Marked is Snippet as HTML with the matching words in <mark>.
+	Marked template.HTML
+	score  int
 }
 
 // MaxQueryTerms bounds the work one query can cause.
@@ -110,9 +113,10 @@ func (c *Catalog) Search(query string, limit int) []SearchResult {
 		if score == 0 {
 			continue
 		}
+		snip := snippet(d.text, terms)
 		out = append(out, SearchResult{
 			Kind: d.kind, Title: d.title, Section: d.section, URL: d.url,
-			Snippet: snippet(d.text, terms), score: score,
+			Snippet: snip, Marked: mark(snip, terms), score: score,
 		})
 	}
 	slices.SortStableFunc(out, func(a, b SearchResult) int { return b.score - a.score })
@@ -135,6 +139,41 @@ func matches(tokens map[string]int, t string) int {
 		}
 	}
 	return n
+}
+
+// mark escapes text and wraps every word that a query term matches (the
+// same rule as matches) in <mark>.
+func mark(text string, terms []string) template.HTML {
+	var b strings.Builder
+	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+	for len(text) > 0 {
+		r, n := utf8.DecodeRuneInString(text)
+		if !isWord(r) {
+			b.WriteString(template.HTMLEscapeString(text[:n]))
+			text = text[n:]
+			continue
+		}
+		end := strings.IndexFunc(text, func(r rune) bool { return !isWord(r) })
+		if end < 0 {
+			end = len(text)
+		}
+		word := text[:end]
+		lw := strings.ToLower(word)
+		hit := false
+		for _, t := range terms {
+			if lw == t || len(t) >= 3 && strings.HasPrefix(lw, t) {
+				hit = true
+				break
+			}
+		}
+		if hit {
+			b.WriteString("<mark>" + template.HTMLEscapeString(word) + "</mark>")
+		} else {
+			b.WriteString(template.HTMLEscapeString(word))
+		}
+		text = text[end:]
+	}
+	return template.HTML(b.String()) //nolint:gosec // every piece escaped above
 }
 
 // snippet is about 160 characters of text around the first query word.
