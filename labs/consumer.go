@@ -34,6 +34,28 @@ type group struct {
 type consumer struct {
 	name string
 	stop chan struct{} // closed to ask for a graceful stop
+	// perMessage is a moving average of how long one message takes here.
+	perMessage time.Duration
+}
+
+// batchSize is how many messages to take at once: no more than can be
+// handled in half the retry time, so that no message waits in this
+// consumer's hands long enough to look abandoned and be claimed by another
+// consumer while it is still being worked on.
+func (c *consumer) batchSize(limit int, retryAfter time.Duration) int {
+	if c.perMessage <= 0 {
+		return limit
+	}
+	return max(1, min(limit, int(retryAfter/2/c.perMessage)))
+}
+
+// timed folds one message's handling time into the moving average.
+func (c *consumer) timed(d time.Duration) {
+	if c.perMessage == 0 {
+		c.perMessage = d
+		return
+	}
+	c.perMessage = (c.perMessage*7 + d) / 8
 }
 
 func (c *consumer) stopping() bool {
@@ -120,7 +142,7 @@ func (g *group) run(c *consumer) error {
 		var err error
 		if time.Since(lastClaim) >= claimEvery(s.RetryAfter) {
 			var cl claimed
-			cl, err = st.reclaim(ctx, g.name, c.name, s.RetryAfter, claimFrom, g.sb.opt.BatchSize)
+			cl, err = st.reclaim(ctx, g.name, c.name, s.RetryAfter, claimFrom, c.batchSize(g.sb.opt.BatchSize, s.RetryAfter))
 			lastClaim = time.Now()
 			if err == nil {
 				claimFrom = cl.next
@@ -139,7 +161,7 @@ func (g *group) run(c *consumer) error {
 			}
 		}
 		if err == nil && len(batch) == 0 {
-			batch, err = st.read(ctx, g.name, c.name, g.sb.opt.BatchSize, g.sb.opt.Block)
+			batch, err = st.read(ctx, g.name, c.name, c.batchSize(g.sb.opt.BatchSize, s.RetryAfter), g.sb.opt.Block)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -209,8 +231,14 @@ func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []red
 		}
 	}
 	var ackIDs, ackEvents []string
+	received := time.Now()
 	for i, m := range batch {
 		if c.stopping() || ctx.Err() != nil {
+			break
+		}
+		// Past half the retry time the rest of the batch may soon look
+		// abandoned to other consumers: leave it pending rather than race them.
+		if i > 0 && time.Since(received) > s.RetryAfter/2 {
 			break
 		}
 		ev := events[i]
@@ -235,7 +263,9 @@ func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []red
 		}
 		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "received "+m.ID)
 		req := effectRequest{UserID: ev.UserID, Email: ev.Email, RequestedAt: ev.RequestedAt}
+		callStart := time.Now()
 		_, err := g.down.call(ctx, s.Timeout, false, req, ev.ID, ev.TraceParent)
+		c.timed(time.Since(callStart))
 		if err != nil {
 			g.sb.metrics.calls.WithLabelValues(g.name, "error").Inc()
 			if ctx.Err() != nil {

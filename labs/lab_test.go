@@ -536,3 +536,21 @@ func TestValidationNamesTheField(t *testing.T) {
 	_, err := New(context.Background(), nil, "{bad}", Options{})
 	assert.True(t, errors.As(err, &fe))
 }
+
+// Slow handling must not make a consumer's own batch look abandoned: with
+// no faults at all, nothing is claimed by another consumer mid-work, so even
+// without idempotency no email goes out twice.
+func TestSlowConsumersDoNotStealEachOthersWork(t *testing.T) {
+	s := fastSettings(ModeAsync)
+	s.Email.Latency = 40 * time.Millisecond
+	s.RetryAfter = 300 * time.Millisecond
+	s.Idempotency = false
+	s.EmailConsumers = 2
+	sb := newSandbox(t, s)
+	res, err := sb.Run(testCtx(t, 30*time.Second), LoadSpec{Signups: 60, Concurrency: 8, DrainTimeout: 20 * time.Second})
+	require.NoError(t, err)
+	assert.True(t, res.Drained)
+	assert.EqualValues(t, 60, res.EmailsSent)
+	assert.Zero(t, res.EmailDuplicates)
+	assert.Zero(t, res.Retries)
+}
