@@ -37,9 +37,9 @@ func (r signupRequest) newUser(mode Mode) User {
 	return User{ID: newID("u_"), Email: r.Email, Name: r.Name, Mode: mode, EventID: newID("evt_"), CreatedAt: time.Now().UTC()}
 }
 
-// signupSync creates the user, then calls the email service and the analytics
-// service in turn, waiting for each. The caller waits as long as the slowest
-// path, and when a call fails the signup fails although the user now exists.
+// signupSync creates the user, then calls the email service and then the
+// analytics service, waiting for each: the caller waits for both, one after
+// the other. When a call fails the signup fails, although the user now exists.
 func (a *signupAPI) signupSync(ctx context.Context, req signupRequest) (User, error) {
 	user, created, err := a.store.createUser(ctx, req.newUser(ModeSync), req.IdempotencyKey, nil)
 	if err != nil {
