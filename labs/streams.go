@@ -223,7 +223,7 @@ func (s *store) reclaim(ctx context.Context, group, consumer string, minIdle tim
 	}
 	pend, err := s.c.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: s.events(), Group: group, Start: out.msgs[0].ID, End: out.msgs[len(out.msgs)-1].ID,
-		Count: int64(len(out.msgs)) * 2, Consumer: consumer,
+		Count: int64(len(out.msgs)) + 1000, Consumer: consumer, // its other pending entries may share the range
 	}).Result()
 	if err != nil {
 		return out, fmt.Errorf("read delivery counts: %w", err)
