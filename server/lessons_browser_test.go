@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -294,4 +295,45 @@ func TestBrowserSearchAndGlossary(t *testing.T) {
 	bg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.getElementById(`+fmt.Sprintf("%q", term.ID)+`)).outlineStyle`))
 	require.NoError(t, err)
 	assert.Equal(t, "solid", bg, "the linked entry is highlighted")
+}
+
+// TestBrowserImportAndResetProgress imports a progress file through the
+// index page's form, then resets it.
+func TestBrowserImportAndResetProgress(t *testing.T) {
+	cat, base := newLessonServer(t)
+	a, b := cat.Chapters[0], cat.Chapters[1]
+	n := len(a.Quiz.Questions)
+	file := filepath.Join(t.TempDir(), "crossroads-progress.json")
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(
+		`{"version":1,"exported_at":"2026-11-25T12:00:00Z","chapters":{"%s":{"completed":true,"best_score":%d,"last_score":%d,"attempts":2},"%s":{"completed":true}}}`,
+		a.Slug, n, n-1, b.Slug)), 0o600))
+	ctx := browsertest.New(t, 60*time.Second)
+	total := len(cat.Chapters)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/lessons"),
+		chromedp.WaitVisible(chromedp.CSS("#progress-file")),
+		chromedp.SetUploadFiles(chromedp.CSS("#progress-file"), []string{file}),
+		chromedp.Click(chromedp.CSS(".import-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	))
+	summary, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#progress-summary")))
+	require.NoError(t, err)
+	assert.Contains(t, summary, fmt.Sprintf("2 of %d", total))
+	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.chapter-card[data-slug="`+a.Slug+`"] [data-status]`)))
+	require.NoError(t, err)
+	assert.Contains(t, status, fmt.Sprintf("quiz best %d/%d, last %d/%d", n, n, n-1, n))
+
+	// Reset asks first (the dialog is the browser's; accept it here).
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`window.confirm = function () { return true; }`),
+		chromedp.Click(chromedp.CSS(".reset-form button[type=submit]")),
+	))
+	for i := 0; i < 100 && location(t, ctx) != base+"/lessons?done=reset"; i++ {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Sleep(50*time.Millisecond)))
+	}
+	require.Equal(t, base+"/lessons?done=reset", location(t, ctx))
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#progress-summary"))))
+	summary, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#progress-summary")))
+	require.NoError(t, err)
+	assert.Contains(t, summary, fmt.Sprintf("0 of %d", total))
 }
