@@ -105,6 +105,31 @@ func TestBrowserLabSyncVersusAsyncWithEmailDown(t *testing.T) {
 	waitJS(t, ctx, `!document.getElementById("f-email_down").checked`, 5*time.Second) // and the control follows
 	// The charts received points while it ran.
 	assert.Greater(t, js[int](t, ctx, `document.querySelectorAll(".uplot").length`), 2)
+
+	// The history puts both runs side by side.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#last-run a[href$="/history"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#compare-table")),
+	))
+	shot(t, ctx, "history")
+	rows := js[[]string](t, ctx, `Array.from(document.querySelectorAll("#compare-table tbody tr")).map(r => Array.from(r.cells).map(c => c.textContent.trim()).join(" "))`)
+	assert.Contains(t, rows, "Succeeded 0 200")
+	assert.Contains(t, rows, "Orphaned users 200 0")
+	assert.Equal(t, 2, js[int](t, ctx, `document.querySelectorAll('#history-table input[name="run"]:checked').length`))
+
+	// One traced signup in async mode: caller, stream, then each consumer.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.crumbs a`)),
+		chromedp.WaitVisible(chromedp.CSS("#trace-btn")),
+		chromedp.Click(chromedp.CSS("#trace-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#timeline")),
+	))
+	shot(t, ctx, "trace")
+	timeline := text(t, ctx, "#timeline")
+	assert.Contains(t, timeline, "email consumer")
+	assert.Contains(t, timeline, "analytics consumer")
+	assert.Contains(t, timeline, "in the stream", "each consumer's wait in the stream is shown")
+	assert.Contains(t, text(t, ctx, ".trace-page"), "async mode")
 }
 
 // TestBrowserLabEmailDownScenario completes the guided scenario: predict,

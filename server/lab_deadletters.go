@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -100,6 +102,9 @@ type traceStep struct {
 	// Pct places the step on the timeline (0..100).
 	Pct   int
 	Class string
+	// Note says what the step's time means: how long a message waited in
+	// the stream, how long a call took.
+	Note string
 }
 
 type tracePage struct {
@@ -134,9 +139,24 @@ func (s *Server) labTrace(c *gin.Context) {
 	for _, st := range tr.Steps {
 		p.Total = max(p.Total, st.AtMS)
 	}
-	prev := 0.0
+	prev, published := 0.0, -1.0
+	received := map[string]float64{} // consumer -> when it got the message
 	for _, st := range tr.Steps {
 		ts := traceStep{TraceStep: st, Since: st.AtMS - prev, Class: traceClass(st)}
+		group, _, _ := strings.Cut(st.Where, " ")
+		switch {
+		case strings.Contains(st.What, "published"):
+			published = st.AtMS
+		case strings.HasSuffix(st.Where, " consumer") && strings.HasPrefix(st.What, "received"):
+			if published >= 0 {
+				ts.Note = fmt.Sprintf("waited %.1f ms in the stream", st.AtMS-published)
+			}
+			received[group] = st.AtMS
+		case strings.HasSuffix(st.Where, " service"):
+			if at, ok := received[group]; ok {
+				ts.Note = fmt.Sprintf("%.1f ms after the consumer received it", st.AtMS-at)
+			}
+		}
 		if p.Total > 0 {
 			ts.Pct = int(math.Round(st.AtMS/p.Total*20)) * 5
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/csv"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -109,9 +110,16 @@ var compareFigures = []struct{ label, name string }{
 	{"Max consumer lag", "max_consumer_lag"}, {"Lost events", "lost"}, {"Consumer crashes", "consumer_crashes"},
 }
 
+// figure is a result figure as the CSV holds it, at full precision.
 func figure(r labs.Result, name string) string {
 	v, _ := labs.ResultFigure(r, name)
 	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// shortFigure is a figure as a page shows it: one decimal at most.
+func shortFigure(r labs.Result, name string) string {
+	v, _ := labs.ResultFigure(r, name)
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
 }
 
 // labHistory shows the kept runs; ?run=N (repeatable) puts runs side by side.
@@ -145,7 +153,7 @@ func (s *Server) labHistory(c *gin.Context) {
 	for _, f := range compareFigures {
 		fr := figureRow{Label: f.label}
 		for _, r := range p.Compare {
-			fr.Values = append(fr.Values, figure(r.Result, f.name))
+			fr.Values = append(fr.Values, shortFigure(r.Result, f.name))
 		}
 		p.Figures = append(p.Figures, fr)
 	}

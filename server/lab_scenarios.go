@@ -64,7 +64,7 @@ func (s *Server) renderScenario(c *gin.Context, status int, l *labs.Lab, sc *sce
 	for _, f := range sc.Show {
 		row := figureRow{Label: figureLabel(f)}
 		for _, r := range st.Results {
-			row.Values = append(row.Values, figure(r, f))
+			row.Values = append(row.Values, shortFigure(r, f))
 		}
 		p.Rows = append(p.Rows, row)
 	}
