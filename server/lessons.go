@@ -82,11 +82,12 @@ type indexPage struct {
 	Next      *lessons.Chapter // first chapter not completed
 	Saved     bool             // progress could be read
 	Notice    string
+	Intro     entryPoint // the home page's words for this section
 }
 
 func (s *Server) lessonIndex(c *gin.Context) {
 	p, ok := s.progress(c)
-	page := indexPage{Total: len(s.cfg.Lessons.Chapters), Saved: ok}
+	page := indexPage{Total: len(s.cfg.Lessons.Chapters), Saved: ok, Intro: s.site.entry("/lessons")}
 	for _, ch := range s.cfg.Lessons.Chapters {
 		cp, started := p[ch.Slug]
 		if !started {
