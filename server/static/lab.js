@@ -346,10 +346,12 @@
     connect();
   }
 
-  // ---- a scenario page: reload when its guided runs finish ------------------
+  // ---- a scenario page: follow its guided runs, and check its goal in the
+  // background while the learner experiments in another tab.
 
   function scenarioPage(sc) {
-    if (sc.dataset.running !== "true" || !window.EventSource) return;
+    if (!window.EventSource) return;
+    var running = sc.dataset.running === "true";
     var es = new EventSource(sc.dataset.base + "/events");
     es.addEventListener("snap", function (e) {
       var ev = JSON.parse(e.data), st = ev.status;
@@ -358,7 +360,12 @@
         var run = ev.snapshot.run;
         line.textContent = "Running step " + st.step + " of " + st.steps + ": " + st.label + (run ? " · " + run.sent + " of " + run.target + " sent" : "") + "…";
       }
-      if (!st.running) { es.close(); window.location.reload(); }
+      var goal = document.getElementById("goal-state");
+      if (goal && ev.reached.indexOf(sc.dataset.scenario) >= 0 && !goal.classList.contains("goal-yes")) {
+        goal.classList.add("goal-yes");
+        goal.textContent = "✓ reached";
+      }
+      if (running && !st.running) { es.close(); window.location.reload(); }
     });
     window.addEventListener("pagehide", function () { es.close(); });
   }
