@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,36 @@ func evalInt(t *testing.T, ctx context.Context, expr string) int {
 	return n
 }
 
+// lessonsBrowser opens a tab that fails the test if the page logs a script
+// error or a Content-Security-Policy refusal.
+func lessonsBrowser(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	ctx := browsertest.New(t, timeout)
+	var (
+		mu       sync.Mutex
+		problems []string
+	)
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				problems = append(problems, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Empty(t, problems, "console errors or CSP refusals")
+	})
+	return ctx
+}
+
 // screenshot saves the page when LESSONS_SCREENSHOTS names a folder, for a
 // human to look at; the tests never depend on it.
 func screenshot(t *testing.T, ctx context.Context, name, sel string) {
@@ -67,7 +98,7 @@ func screenshot(t *testing.T, ctx context.Context, name, sel string) {
 func TestBrowserReadAChapterAndTurnThePage(t *testing.T) {
 	cat, base := newLessonServer(t)
 	ch := cat.Chapters[0]
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := lessonsBrowser(t, 90*time.Second)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/lessons"),
 		chromedp.Click(chromedp.CSS(`.chapter-link[href="/lessons/`+ch.Slug+`"]`)),
@@ -127,7 +158,7 @@ func TestBrowserReadAChapterAndTurnThePage(t *testing.T) {
 func TestBrowserRestaurantWithTheKitchenClosed(t *testing.T) {
 	cat, base := newLessonServer(t)
 	ch := chapterWith(t, cat, `data-widget="restaurant"`)
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := lessonsBrowser(t, 90*time.Second)
 	w := `figure.widget-restaurant`
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/lessons/"+ch.Slug),
@@ -179,7 +210,7 @@ func TestBrowserRestaurantWithTheKitchenClosed(t *testing.T) {
 func TestBrowserAnalogyStaysStillWithReducedMotion(t *testing.T) {
 	cat, base := newLessonServer(t)
 	ch := chapterWith(t, cat, `data-widget="postal"`)
-	ctx := browsertest.New(t, 60*time.Second)
+	ctx := lessonsBrowser(t, 60*time.Second)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
@@ -223,7 +254,7 @@ func TestBrowserQuizWrongThenRightAndProgress(t *testing.T) {
 	cat, base := newLessonServer(t)
 	ch := cat.Chapters[0]
 	n := len(ch.Quiz.Questions)
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := lessonsBrowser(t, 90*time.Second)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/lessons/"+ch.Slug+"#quiz"),
 		chromedp.WaitVisible(chromedp.CSS("form.quiz-form")),
@@ -283,7 +314,7 @@ func TestBrowserQuizWrongThenRightAndProgress(t *testing.T) {
 func TestBrowserSearchAndGlossary(t *testing.T) {
 	cat, base := newLessonServer(t)
 	term := cat.Glossary[0]
-	ctx := browsertest.New(t, 60*time.Second)
+	ctx := lessonsBrowser(t, 60*time.Second)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/lessons"),
 		chromedp.SendKeys(chromedp.CSS("#lesson-q"), term.Term+kb.Enter),
@@ -307,7 +338,7 @@ func TestBrowserImportAndResetProgress(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(
 		`{"version":1,"exported_at":"2026-11-25T12:00:00Z","chapters":{"%s":{"completed":true,"best_score":%d,"last_score":%d,"attempts":2},"%s":{"completed":true}}}`,
 		a.Slug, n, n-1, b.Slug)), 0o600))
-	ctx := browsertest.New(t, 60*time.Second)
+	ctx := lessonsBrowser(t, 60*time.Second)
 	total := len(cat.Chapters)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/lessons"),
