@@ -145,7 +145,7 @@ func (s *Server) labEvents(c *gin.Context) {
 	w.Flush()
 
 	ctx := c.Request.Context()
-	life := time.NewTimer(maxStreamLife)
+	life := time.NewTimer(s.lab.streamLife)
 	defer life.Stop()
 	next := time.NewTimer(0)
 	defer next.Stop()

@@ -560,3 +560,27 @@ func TestLabScenarioEmailDownEndToEnd(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestLabEventsEndAfterTheirLifetime(t *testing.T) {
+	e := newLabServer(t, labs.ManagerOptions{})
+	e.srv.lab.streamLife = 700 * time.Millisecond
+	a := e.learner(t)
+	res, err := a.c.Get(a.server + a.lab + "/events")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	start := time.Now()
+	io.Copy(io.Discard, res.Body)
+	assert.Less(t, time.Since(start), 5*time.Second, "the stream ends by itself; the browser reconnects")
+}
+
+func TestLabSandboxExpiresWhenIdle(t *testing.T) {
+	e := newLabServer(t, labs.ManagerOptions{IdleTimeout: 300 * time.Millisecond, JanitorEvery: 50 * time.Millisecond})
+	a := e.learner(t)
+	require.Eventually(t, func() bool { return e.mgr.Len() == 0 }, 5*time.Second, 50*time.Millisecond)
+	res, _ := a.get(a.lab)
+	assert.Equal(t, http.StatusNotFound, res.StatusCode, "an expired sandbox is gone")
+	_, body := a.get("/labs")
+	m := labBaseRe.FindStringSubmatch(body)
+	require.NotNil(t, m)
+	assert.NotEqual(t, a.lab, m[1], "the next visit gets a fresh sandbox")
+}

@@ -38,6 +38,9 @@ type labWeb struct {
 
 	mu      sync.Mutex
 	streams map[string]int // learner -> open SSE connections
+	// streamLife bounds one live-update connection (maxStreamLife; tests
+	// shorten it).
+	streamLife time.Duration
 }
 
 // scenarioView is a scenario with its Markdown rendered.
@@ -63,7 +66,7 @@ func newLabWeb(mgr *labs.Manager) (*labWeb, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content/labs: %w", err)
 	}
-	w := &labWeb{mgr: mgr, byID: map[string]*scenarioView{}, streams: map[string]int{}}
+	w := &labWeb{mgr: mgr, byID: map[string]*scenarioView{}, streams: map[string]int{}, streamLife: maxStreamLife}
 	for _, sc := range scs {
 		v := &scenarioView{Scenario: sc, Situation: mdHTML(sc.Situation), Explanation: mdHTML(sc.Explanation)}
 		for _, h := range sc.Hints {
