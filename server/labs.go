@@ -148,7 +148,9 @@ func (s *Server) labsReady(c *gin.Context) bool {
 
 // labIndex creates the learner's sandbox on the first visit and shows it.
 func (s *Server) labIndex(c *gin.Context) {
-	if !s.labsReady(c) {
+	if s.lab == nil {
+		// No lab manager (a server built without one): say what is coming.
+		s.render(c, http.StatusOK, "soon", view{Title: "Labs", Section: "labs", Data: s.site.entry("/labs")})
 		return
 	}
 	l, err := s.lab.mgr.Get(c.Request.Context(), LearnerID(c))
