@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -120,4 +121,39 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, values ...str
 	}
 	t.Fatalf("no series %s%v", name, values)
 	return 0
+}
+
+// Lag is counted from whichever side of the last-delivered id is shorter;
+// both ways must give the exact number, as Redis 7 reports it.
+func TestLagCountFromEitherSide(t *testing.T) {
+	db := redistest.Open(t)
+	st := &store{c: db.Client, id: redistest.Sandbox(t, db.Client)}
+	ctx := testCtx(t, 20*time.Second)
+	require.NoError(t, st.ensureGroups(ctx, ServiceEmail, ServiceAnalytics))
+	_, err := db.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for range 1200 {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: st.events(), Values: []string{"payload", "{}"}})
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	read := func(group string, n int) {
+		for n > 0 {
+			msgs, err := st.read(ctx, group, "probe", min(n, 500), 0)
+			require.NoError(t, err)
+			n -= len(msgs)
+		}
+	}
+	read(ServiceEmail, 100)       // 1,100 after, 100 up to: the short side is behind it
+	read(ServiceAnalytics, 1_100) // 100 after: the short side is ahead
+	state, err := st.streamStats(ctx)
+	require.NoError(t, err)
+	require.Len(t, state.Groups, 2)
+	for _, g := range state.Groups {
+		want := map[string]int64{ServiceEmail: 1_100, ServiceAnalytics: 100}[g.Name]
+		assert.Equal(t, want, g.Lag, g.Name)
+		if !db.Embedded {
+			assert.Equal(t, g.RedisLag, g.Lag, "Redis 7 agrees for %s", g.Name)
+		}
+	}
 }

@@ -391,18 +391,23 @@ func (s *store) forgetConsumer(ctx context.Context, group, consumer string) (boo
 
 // ---- measuring the stream ---------------------------------------------------
 
-// lagScript counts the entries after an id on the server, so a lag of
-// thousands costs one round trip and no transfer. Redis 7 reports lag itself,
-// but the embedded server does not, and this is right on both.
-var lagScript = redis.NewScript(`
-local n, start, cap = 0, '(' .. ARGV[1], tonumber(ARGV[2])
-while n < cap do
-  local r = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1000)
-  n = n + #r
-  if #r < 1000 then break end
-  start = '(' .. r[#r][1]
+// countScript counts, on the server, up to ARGV[3] entries on one side of
+// an id: after it (ARGV[1] = "after") or at and before it ("upto"). ARGV[2]
+// is where to go on from. It returns the count and the last id seen, reading
+// one page per call so it never holds the server (which runs one command at
+// a time) for long, and costs no transfer.
+var countScript = redis.NewScript(`
+local r
+if ARGV[1] == 'after' then
+  r = redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', tonumber(ARGV[3]))
+else
+  r = redis.call('XREVRANGE', KEYS[1], ARGV[2], '-', 'COUNT', tonumber(ARGV[3]))
 end
-return n`)
+if #r == 0 then return {0, ''} end
+return {#r, r[#r][1]}`)
+
+// lagPage is how many entries one countScript call may read.
+const lagPage = 500
 
 // GroupStats describes one consumer group at one moment.
 type GroupStats struct {
@@ -471,32 +476,60 @@ func (s *store) streamState(ctx context.Context) (StreamState, error) {
 	return st, nil
 }
 
-// countLag fills in Lag for the groups that are behind, counting the entries
-// after each one's last-delivered id on the server (one round trip). It costs
-// time in proportion to the lag, so callers throttle it.
+// countLag fills in Lag, the entries after a group's last-delivered id, for
+// the groups that are behind. Redis 7 reports lag itself but the embedded
+// server does not, so it is counted, and right on both. Counting walks both
+// sides of the id a page at a time and stops when either side ends: the lag
+// is that side's count, or the stream length minus it, so the cost follows
+// whichever side is shorter (a backlog behind a slow group is mostly "after",
+// a group keeping up has little "after"). Callers still throttle it.
 func (s *store) countLag(ctx context.Context, st *StreamState) error {
-	var idx []int
 	for i, g := range st.Groups {
-		if st.behind(g) {
-			idx = append(idx, i)
+		if !st.behind(g) {
+			continue
 		}
-	}
-	if len(idx) == 0 {
-		return nil
-	}
-	cmds, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, i := range idx {
-			lagScript.Eval(ctx, p, []string{s.events()}, st.Groups[i].LastDeliveredID, lagCountCap)
+		lag, err := s.countAfter(ctx, g.LastDeliveredID, st.Length)
+		if err != nil {
+			return fmt.Errorf("count lag of %s: %w", g.Name, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("count lag: %w", err)
-	}
-	for j, i := range idx {
-		st.Groups[i].Lag, _ = cmds[j].(*redis.Cmd).Int64()
+		st.Groups[i].Lag = lag
 	}
 	return nil
+}
+
+func (s *store) countAfter(ctx context.Context, id string, length int64) (int64, error) {
+	after, upto := "("+id, id // cursors: exclusive after, inclusive at-or-before
+	var nAfter, nUpto int64
+	for nAfter+nUpto <= lagCountCap {
+		got, last, err := s.countPage(ctx, "after", after)
+		if err != nil {
+			return 0, err
+		}
+		nAfter += got
+		if got < lagPage {
+			return nAfter, nil
+		}
+		after = "(" + last
+		if got, last, err = s.countPage(ctx, "upto", upto); err != nil {
+			return 0, err
+		}
+		nUpto += got
+		if got < lagPage {
+			return max(length-nUpto, nAfter), nil
+		}
+		upto = "(" + last
+	}
+	return nAfter, nil
+}
+
+func (s *store) countPage(ctx context.Context, side, from string) (int64, string, error) {
+	res, err := countScript.Run(ctx, s.c, []string{s.events()}, side, from, lagPage).Slice()
+	if err != nil {
+		return 0, "", err
+	}
+	n, _ := res[0].(int64)
+	last, _ := res[1].(string)
+	return n, last, nil
 }
 
 // streamStats is streamState with every group's lag counted.
