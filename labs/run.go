@@ -105,6 +105,7 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	res.Cancelled = ctx.Err() != nil
 	live.phase.Store("drain")
 	s.stats(ctx, true) // the backlog peaks as the load ends
+	res.Drained = true // sync work is finished when its answer is
 	if settings.Mode == ModeAsync || s.Settings().Mode == ModeAsync {
 		res.Drained = s.drain(ctx, spec.DrainTimeout) == nil
 	}
