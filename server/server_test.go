@@ -39,6 +39,8 @@ func TestSectionPagesRender(t *testing.T) {
 		res, body := get(t, base+path)
 		assert.Equal(t, http.StatusOK, res.StatusCode, path)
 		assert.Contains(t, body, `aria-current="page"`, path)
+		assert.NotContains(t, body, "&lt;p&gt;", "%s: content Markdown is rendered, not escaped", path)
+		assert.NotContains(t, body, "{<p>", "%s: content Markdown is printed as HTML, not as a struct", path)
 	}
 }
 
