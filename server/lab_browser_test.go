@@ -68,6 +68,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 // TestBrowserLabSyncVersusAsyncWithEmailDown toggles modes, takes email down
 // and runs 200 signups each way, reading the outcomes on the page.
 func TestBrowserLabSyncVersusAsyncWithEmailDown(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	ctx := browsertest.New(t, 90*time.Second)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(e.base+"/labs"), chromedp.WaitVisible(chromedp.CSS("#flow"))))
@@ -135,6 +136,7 @@ func TestBrowserLabSyncVersusAsyncWithEmailDown(t *testing.T) {
 // TestBrowserLabEmailDownScenario completes the guided scenario: predict,
 // run, and read the measured result beside the prediction.
 func TestBrowserLabEmailDownScenario(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	ctx := browsertest.New(t, 90*time.Second)
 	require.NoError(t, chromedp.Do(ctx,

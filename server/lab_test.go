@@ -145,6 +145,7 @@ func (l *learner) waitIdle(timeout time.Duration) labEvent {
 }
 
 func TestLabPageCreatesOneSandboxPerLearner(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	res, body := a.get("/labs")
@@ -165,6 +166,7 @@ func TestLabPageCreatesOneSandboxPerLearner(t *testing.T) {
 }
 
 func TestLabRefusesAnotherLearnersSandbox(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a, b := e.learner(t), e.learner(t)
 	for _, path := range []string{"", "/events", "/snapshot", "/history", "/history.csv", "/dead-letters", "/scenarios/baseline"} {
@@ -187,6 +189,7 @@ func TestLabRefusesAnotherLearnersSandbox(t *testing.T) {
 }
 
 func TestLabRejectsBadValuesNamingTheField(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	for field, bad := range map[string]string{
@@ -243,6 +246,7 @@ func TestLabRejectsBadValuesNamingTheField(t *testing.T) {
 }
 
 func TestLabIsFullBeyondTheBound(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{Max: 1})
 	e.learner(t)
 	jar, _ := cookiejar.New(nil)
@@ -254,6 +258,7 @@ func TestLabIsFullBeyondTheBound(t *testing.T) {
 }
 
 func TestLabResetStartsAFreshSandbox(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	old := a.lab
@@ -267,6 +272,7 @@ func TestLabResetStartsAFreshSandbox(t *testing.T) {
 }
 
 func TestLabRunsSyncAndAsyncWithEmailDown(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	code, _ := a.postJSON(a.lab+"/settings", settingsForm(map[string]string{"mode": "sync", "email_down": "on"}))
@@ -343,6 +349,7 @@ func readEvents(t *testing.T, body io.Reader, n int, timeout time.Duration) []la
 }
 
 func TestLabEventsStreamFastWhileRunningAndAreBounded(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	code, _ := a.postJSON(a.lab+"/settings", settingsForm(map[string]string{"mode": "sync", "email_latency": "20"}))
@@ -416,6 +423,7 @@ func mustLearner(t *testing.T, l *learner) string {
 }
 
 func TestLabEventsEndWhenTheServerShutsDown(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	res, err := a.c.Get(a.server + a.lab + "/events")
@@ -433,6 +441,7 @@ func TestLabEventsEndWhenTheServerShutsDown(t *testing.T) {
 }
 
 func TestLabDeadLettersReplayOnceAndPoison(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	code, _ := a.postJSON(a.lab+"/poison", nil)
@@ -473,6 +482,7 @@ func TestLabDeadLettersReplayOnceAndPoison(t *testing.T) {
 }
 
 func TestLabTraceShowsTheTimeline(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	code, _ := a.postJSON(a.lab+"/settings", settingsForm(map[string]string{"mode": "sync", "email_latency": "15"}))
@@ -500,6 +510,7 @@ func TestLabTraceShowsTheTimeline(t *testing.T) {
 }
 
 func TestLabScenarioPredictRunCompareAndHints(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
 	path := a.lab + "/scenarios/circuit-breaker"
@@ -534,6 +545,7 @@ func TestLabScenarioPredictRunCompareAndHints(t *testing.T) {
 }
 
 func TestLabScenarioEmailDownEndToEnd(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	if testing.Short() {
 		t.Skip("runs two loads")
 	}
@@ -562,6 +574,7 @@ func TestLabScenarioEmailDownEndToEnd(t *testing.T) {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestLabEventsEndAfterTheirLifetime(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{})
 	e.srv.lab.streamLife = 700 * time.Millisecond
 	a := e.learner(t)
@@ -574,6 +587,7 @@ func TestLabEventsEndAfterTheirLifetime(t *testing.T) {
 }
 
 func TestLabSandboxExpiresWhenIdle(t *testing.T) {
+	t.Parallel() // mostly waiting on loads; overlaps with the other lab tests
 	e := newLabServer(t, labs.ManagerOptions{IdleTimeout: 300 * time.Millisecond, JanitorEvery: 50 * time.Millisecond})
 	a := e.learner(t)
 	require.Eventually(t, func() bool { return e.mgr.Len() == 0 }, 5*time.Second, 50*time.Millisecond)
