@@ -139,16 +139,25 @@ func (s *Server) labTrace(c *gin.Context) {
 	for _, st := range tr.Steps {
 		p.Total = max(p.Total, st.AtMS)
 	}
+	// The API notes "published" once its MULTI/EXEC returns; a consumer
+	// blocked on the stream can receive the entry before that note.
 	prev, published := 0.0, -1.0
+	for _, st := range tr.Steps {
+		if published < 0 && strings.Contains(st.What, "published") {
+			published = st.AtMS
+		}
+	}
 	received := map[string]float64{} // consumer -> when it got the message
 	for _, st := range tr.Steps {
 		ts := traceStep{TraceStep: st, Since: st.AtMS - prev, Class: traceClass(st)}
 		group, _, _ := strings.Cut(st.Where, " ")
 		switch {
-		case strings.Contains(st.What, "published"):
-			published = st.AtMS
 		case strings.HasSuffix(st.Where, " consumer") && strings.HasPrefix(st.What, "received"):
-			if published >= 0 {
+			switch {
+			case published < 0:
+			case st.AtMS <= published:
+				ts.Note = "picked up from the stream at once, before the API had answered"
+			default:
 				ts.Note = fmt.Sprintf("waited %.1f ms in the stream", st.AtMS-published)
 			}
 			received[group] = st.AtMS
