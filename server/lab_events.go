@@ -30,6 +30,20 @@ type picture struct {
 	Retries   int64             `json:"retries"`
 	Dead      int64             `json:"dead"`
 	Breakers  map[string]string `json:"breakers"`
+	// Breaker is whether sync calls go through circuit breakers.
+	Breaker bool `json:"breaker"`
+}
+
+// BreakerLabel says how a service's circuit breaker stands, "" when the
+// sync client uses none.
+func (p picture) BreakerLabel(service string) string {
+	if !p.Breaker {
+		return ""
+	}
+	if st := p.Breakers[service]; st != "" {
+		return "breaker " + st
+	}
+	return "breaker"
 }
 
 // serviceState is up, slow, flaky, hang or down, with a label: the page
@@ -64,6 +78,7 @@ func newPicture(snap labs.Snapshot, _ int) picture {
 	p := picture{
 		Mode: snap.Settings.Mode, Email: serviceOf(snap.Settings.Email), Analytics: serviceOf(snap.Settings.Analytics),
 		Stream: snap.StreamLength, Retries: snap.Counters.Retries, Dead: snap.DeadLetters, Breakers: snap.Breakers,
+		Breaker: snap.Settings.Breaker,
 	}
 	for _, name := range labs.Groups {
 		gp := groupPicture{Name: name}

@@ -598,3 +598,22 @@ func TestLabSandboxExpiresWhenIdle(t *testing.T) {
 	require.NotNil(t, m)
 	assert.NotEqual(t, a.lab, m[1], "the next visit gets a fresh sandbox")
 }
+
+func TestLabPictureNamesServiceAndBreakerStates(t *testing.T) {
+	t.Parallel()
+	e := newLabServer(t, labs.ManagerOptions{})
+	a := e.learner(t)
+	code, _ := a.postJSON(a.lab+"/settings", settingsForm(map[string]string{"mode": "sync", "breaker": "on", "email_hang": "on", "analytics_latency": "300"}))
+	require.Equal(t, http.StatusOK, code)
+	_, body := a.get(a.lab)
+	assert.Regexp(t, `data-svc="email" data-state="hang"`, body)
+	assert.Contains(t, body, ">hangs<")
+	assert.Regexp(t, `data-svc="analytics" data-state="slow"`, body)
+	assert.Contains(t, body, "slow · 300 ms")
+	assert.Contains(t, body, "breaker closed")
+	var ev labEvent
+	_, raw := a.get(a.lab + "/snapshot")
+	require.NoError(t, json.Unmarshal([]byte(raw), &ev))
+	assert.True(t, ev.Picture.Breaker)
+	assert.Equal(t, "hang", ev.Picture.Email.State)
+}

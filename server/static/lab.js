@@ -276,6 +276,7 @@
       ["email", "analytics"].forEach(function (svc) {
         $all('[data-svc="' + svc + '"]', picture).forEach(function (g) { g.dataset.state = p[svc].state; });
         pic(svc + "-state", p[svc].label);
+        pic(svc + "-breaker", p.breaker ? "breaker " + ((p.breakers || {})[svc] || "") : "");
       });
       (p.groups || []).forEach(function (g) {
         ["pending", "lag", "consumers"].forEach(function (k) {
