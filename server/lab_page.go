@@ -143,7 +143,7 @@ func (s *Server) renderLab(c *gin.Context, status int, l *labs.Lab, note labNoti
 	data := labPageData{
 		ID: l.ID(), Base: labURL(l, ""), Settings: snap.Settings, Snap: snap, Status: st, Notice: note,
 		Load:    lastLoad(l),
-		Picture: newPicture(snap, 0), MaxSign: maxWebSignups, MaxConc: labs.MaxConcurrency,
+		Picture: newPicture(snap, 0), MaxSign: maxWebSignups, MaxConc: maxWebConcurrency,
 	}
 	history := l.History()
 	for _, sc := range s.lab.scenarios {
@@ -200,6 +200,9 @@ func parseLoad(c *gin.Context) (labs.LoadSpec, error) {
 	}
 	if spec.Signups < 1 || spec.Signups > maxWebSignups {
 		return spec, &labs.FieldError{Field: "signups", Reason: strconv.Itoa(spec.Signups) + " is not between 1 and " + strconv.Itoa(maxWebSignups)}
+	}
+	if spec.Concurrency < 1 || spec.Concurrency > maxWebConcurrency {
+		return spec, &labs.FieldError{Field: "concurrency", Reason: strconv.Itoa(spec.Concurrency) + " is not between 1 and " + strconv.Itoa(maxWebConcurrency)}
 	}
 	spec.DrainTimeout = time.Minute
 	return spec, spec.Validate()

@@ -219,6 +219,9 @@ func TestLabRejectsBadValuesNamingTheField(t *testing.T) {
 	code, out = a.postJSON(a.lab+"/run", url.Values{"signups": {"20000"}, "concurrency": {"4"}})
 	assert.Equal(t, http.StatusBadRequest, code)
 	assert.Contains(t, out["error"], "between 1 and 10000", "the web caps loads below the engine")
+	code, out = a.postJSON(a.lab+"/run", url.Values{"signups": {"10"}, "concurrency": {"500"}})
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, "concurrency", out["field"])
 
 	// A plain form post gets the page back with the message and the field marked.
 	res, body := a.post(a.lab+"/settings", settingsForm(map[string]string{"email_error_rate": "1.5"}), false)

@@ -23,6 +23,9 @@ const (
 	// maxWebSignups caps one browser-started load; the engine allows more
 	// for the command line, but a shared server should not.
 	maxWebSignups = 10_000
+	// maxWebConcurrency caps one learner's requests in flight, so a full
+	// workshop cannot open hundreds of thousands of connections at once.
+	maxWebConcurrency = 200
 	// maxStreamsPerLearner bounds live-update connections per browser.
 	maxStreamsPerLearner = 3
 	// maxStreamLife ends a live-update connection; the browser reconnects.
