@@ -273,6 +273,7 @@
       pic("mode", p.mode === "sync" ? "sync · waits" : "async · hands off");
       pic("stream", p.stream);
       pic("dead", p.dead);
+      pic("retries", p.retries);
       ["email", "analytics"].forEach(function (svc) {
         $all('[data-svc="' + svc + '"]', picture).forEach(function (g) { g.dataset.state = p[svc].state; });
         pic(svc + "-state", p[svc].label);
