@@ -20,6 +20,7 @@ type Lab struct {
 
 	mu        sync.Mutex
 	used      time.Time
+	touches   int // uses after the one that created the lab
 	status    RunStatus
 	cancelRun context.CancelFunc
 	replays   int
@@ -79,13 +80,16 @@ func (l *Lab) Done() <-chan struct{} { return l.done }
 func (l *Lab) touch() {
 	l.mu.Lock()
 	l.used = time.Now()
+	l.touches++
 	l.mu.Unlock()
 }
 
-func (l *Lab) idleSince() time.Time {
+// idleSince is when the lab was last used, and whether it was ever used
+// after the visit that created it.
+func (l *Lab) idleSince() (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.used
+	return l.used, l.touches > 0
 }
 
 // Status returns the background session's state.

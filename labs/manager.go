@@ -22,8 +22,13 @@ type ManagerOptions struct {
 	Max int
 	// IdleTimeout closes a lab nobody touched for this long (default 2 h).
 	IdleTimeout time.Duration
+	// UnusedTimeout closes sooner a lab that was never used after the visit
+	// that created it (a crawler, a visitor who left at once), so drive-by
+	// visits cannot hold every place for hours (default 10 minutes, never
+	// more than IdleTimeout).
+	UnusedTimeout time.Duration
 	// JanitorEvery is how often idle labs are looked for (default a quarter
-	// of IdleTimeout, at most a minute).
+	// of the shorter timeout, at most a minute).
 	JanitorEvery time.Duration
 	// Sandbox is the template every lab's sandbox starts from: settings,
 	// metrics registerer, logger, breaker policy. DeleteOnClose is forced on
@@ -62,8 +67,12 @@ func NewManager(rc *redis.Client, opt ManagerOptions) (*Manager, error) {
 	if opt.IdleTimeout <= 0 {
 		opt.IdleTimeout = 2 * time.Hour
 	}
+	if opt.UnusedTimeout <= 0 {
+		opt.UnusedTimeout = 10 * time.Minute
+	}
+	opt.UnusedTimeout = min(opt.UnusedTimeout, opt.IdleTimeout)
 	if opt.JanitorEvery <= 0 {
-		opt.JanitorEvery = min(opt.IdleTimeout/4, time.Minute)
+		opt.JanitorEvery = min(opt.UnusedTimeout/4, time.Minute)
 	}
 	if opt.Sandbox.Logger == nil {
 		opt.Sandbox.Logger = slog.Default()
@@ -155,11 +164,16 @@ func (m *Manager) Reset(owner string) error {
 // Sweep closes every lab idle for longer than the idle timeout and returns
 // how many it closed. The janitor calls it; tests may too.
 func (m *Manager) Sweep() int {
-	cutoff := time.Now().Add(-m.opt.IdleTimeout)
+	now := time.Now()
 	m.mu.Lock()
 	var idle []*Lab
 	for owner, l := range m.labs {
-		if l.idleSince().Before(cutoff) && !l.Status().Running {
+		since, used := l.idleSince()
+		limit := m.opt.IdleTimeout
+		if !used {
+			limit = m.opt.UnusedTimeout
+		}
+		if now.Sub(since) > limit && !l.Status().Running {
 			idle = append(idle, l)
 			delete(m.labs, owner)
 		}

@@ -154,3 +154,16 @@ func TestDeadLetterDeliveries(t *testing.T) {
 	assert.Equal(t, 5, DeadLetter{Reason: "gave up after 5 deliveries: boom"}.Deliveries())
 	assert.Equal(t, 1, DeadLetter{Reason: "unreadable event: x"}.Deliveries())
 }
+
+func TestManagerClosesUnusedLabsSooner(t *testing.T) {
+	m, _ := newManager(t, ManagerOptions{IdleTimeout: time.Hour, UnusedTimeout: 100 * time.Millisecond, JanitorEvery: 20 * time.Millisecond})
+	ctx := testCtx(t, 10*time.Second)
+	_, err := m.Get(ctx, "drive-by")
+	require.NoError(t, err)
+	_, err = m.Get(ctx, "learner")
+	require.NoError(t, err)
+	m.Lookup("learner") // used again after creation
+	require.Eventually(t, func() bool { return m.Len() == 1 }, 5*time.Second, 20*time.Millisecond)
+	assert.Nil(t, m.Lookup("drive-by"), "a lab nobody came back to closes early")
+	assert.NotNil(t, m.Lookup("learner"), "a lab in use stays")
+}

@@ -620,3 +620,19 @@ func TestLabPictureNamesServiceAndBreakerStates(t *testing.T) {
 	assert.True(t, ev.Picture.Breaker)
 	assert.Equal(t, "hang", ev.Picture.Email.State)
 }
+
+func TestLabNeedsACookieBeforeMakingASandbox(t *testing.T) {
+	t.Parallel()
+	e := newLabServer(t, labs.ManagerOptions{})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for range 3 {
+		res, err := noRedirect.Get(e.base + "/labs")
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+		assert.NotEmpty(t, res.Header.Get("Set-Cookie"))
+	}
+	assert.Zero(t, e.mgr.Len(), "cookie-less requests make no sandbox")
+	e.learner(t) // a browser follows the redirect with its cookie
+	assert.Equal(t, 1, e.mgr.Len())
+}

@@ -156,6 +156,14 @@ func (s *Server) labIndex(c *gin.Context) {
 		s.render(c, http.StatusOK, "soon", view{Title: "Labs", Section: "labs", Data: s.site.entry("/labs")})
 		return
 	}
+	if id, err := c.Cookie(learnerCookieName); err != nil || id != LearnerID(c) {
+		// The learner cookie was minted just now: come back with it before a
+		// sandbox is made, so clients that keep no cookies (crawlers, scripts)
+		// cannot create one per request.
+		c.Header("Cache-Control", "no-store")
+		c.Redirect(http.StatusSeeOther, "/labs")
+		return
+	}
 	l, err := s.lab.mgr.Get(c.Request.Context(), LearnerID(c))
 	if errors.Is(err, labs.ErrFull) {
 		c.Header("Retry-After", "600")
