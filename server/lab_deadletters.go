@@ -114,6 +114,7 @@ type tracePage struct {
 	Steps []traceStep
 	Total float64
 	Email string
+	T     labText
 }
 
 // labTrace sends one signup and shows what happened to it, step by step.
@@ -135,7 +136,7 @@ func (s *Server) labTrace(c *gin.Context) {
 		s.fieldFail(c, err)
 		return
 	}
-	p := tracePage{Base: labURL(l, ""), Mode: mode, Trace: tr, Email: email}
+	p := tracePage{Base: labURL(l, ""), Mode: mode, Trace: tr, Email: email, T: s.lab.text}
 	for _, st := range tr.Steps {
 		p.Total = max(p.Total, st.AtMS)
 	}

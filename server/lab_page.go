@@ -35,6 +35,7 @@ type labPageData struct {
 	History   []historyRow
 	MaxSign   int
 	MaxConc   int
+	T         labText
 }
 
 type loadForm struct {
@@ -143,7 +144,7 @@ func (s *Server) renderLab(c *gin.Context, status int, l *labs.Lab, note labNoti
 	data := labPageData{
 		ID: l.ID(), Base: labURL(l, ""), Settings: snap.Settings, Snap: snap, Status: st, Notice: note,
 		Load:    lastLoad(l),
-		Picture: newPicture(snap, 0), MaxSign: maxWebSignups, MaxConc: maxWebConcurrency,
+		Picture: newPicture(snap, 0), MaxSign: maxWebSignups, MaxConc: maxWebConcurrency, T: s.lab.text,
 	}
 	history := l.History()
 	for _, sc := range s.lab.scenarios {

@@ -160,6 +160,8 @@ func TestLabPageCreatesOneSandboxPerLearner(t *testing.T) {
 	for _, m := range regexp.MustCompile(`<input id="(f-[a-z_]+)"`).FindAllStringSubmatch(body, -1) {
 		assert.Contains(t, body, `for="`+m[1]+`"`, m[1])
 	}
+	assert.NotRegexp(t, `\[[a-z_]+\]`, body, "every text key exists in content/labs/page/text.yaml")
+	assert.Contains(t, body, "A real signup service", "the words come from content")
 	b := e.learner(t)
 	assert.NotEqual(t, a.lab, b.lab)
 	assert.Equal(t, 2, e.mgr.Len())
@@ -257,6 +259,7 @@ func TestLabIsFullBeyondTheBound(t *testing.T) {
 	res, body := other.get("/labs")
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	assert.Contains(t, body, "The lab is full")
+	assert.Contains(t, body, "Every one of this server's 1 lab sandboxes")
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 }
 

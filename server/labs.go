@@ -7,11 +7,13 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/labs"
@@ -36,6 +38,7 @@ const (
 // the count of live-update streams per learner.
 type labWeb struct {
 	mgr       *labs.Manager
+	text      labText
 	scenarios []*scenarioView
 	byID      map[string]*scenarioView
 
@@ -70,6 +73,9 @@ func newLabWeb(mgr *labs.Manager) (*labWeb, error) {
 		return nil, fmt.Errorf("content/labs: %w", err)
 	}
 	w := &labWeb{mgr: mgr, byID: map[string]*scenarioView{}, streams: map[string]int{}, streamLife: maxStreamLife}
+	if w.text, err = loadLabText(mgr.Max()); err != nil {
+		return nil, err
+	}
 	for _, sc := range scs {
 		v := &scenarioView{Scenario: sc, Situation: mdHTML(sc.Situation), Explanation: mdHTML(sc.Explanation)}
 		for _, h := range sc.Hints {
@@ -82,6 +88,39 @@ func newLabWeb(mgr *labs.Manager) (*labWeb, error) {
 		w.byID[sc.ID] = v
 	}
 	return w, nil
+}
+
+// labText is the words of the lab pages (content/labs/page/text.yaml),
+// rendered as inline Markdown.
+type labText map[string]template.HTML
+
+func loadLabText(maxLabs int) (labText, error) {
+	const name = "labs/page/text.yaml"
+	raw, err := content.FS.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read content/%s: %w", name, err)
+	}
+	var src map[string]string
+	if err := yaml.Unmarshal(raw, &src); err != nil {
+		return nil, fmt.Errorf("content/%s: %w", name, err)
+	}
+	t := labText{}
+	for k, v := range src {
+		v = strings.ReplaceAll(v, "{max}", strconv.Itoa(maxLabs))
+		html := strings.TrimSpace(string(mdHTML(v)))
+		html = strings.TrimSuffix(strings.TrimPrefix(html, "<p>"), "</p>")
+		t[k] = template.HTML(html)
+	}
+	return t, nil
+}
+
+// Get returns the words under key; a missing key shows as itself so a typo
+// is visible (and tests catch it) rather than blank.
+func (t labText) Get(key string) template.HTML {
+	if v, ok := t[key]; ok {
+		return v
+	}
+	return template.HTML("[" + template.HTMLEscapeString(key) + "]")
 }
 
 func mdHTML(src string) template.HTML {
@@ -167,7 +206,7 @@ func (s *Server) labIndex(c *gin.Context) {
 	l, err := s.lab.mgr.Get(c.Request.Context(), LearnerID(c))
 	if errors.Is(err, labs.ErrFull) {
 		c.Header("Retry-After", "600")
-		s.render(c, http.StatusServiceUnavailable, "lab-full", view{Title: "The lab is full", Section: "labs", Data: s.lab.mgr.Max()})
+		s.render(c, http.StatusServiceUnavailable, "lab-full", view{Title: "The lab is full", Section: "labs", Data: s.lab.text})
 		return
 	}
 	if err != nil {
