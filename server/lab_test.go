@@ -259,7 +259,7 @@ func TestLabIsFullBeyondTheBound(t *testing.T) {
 	res, body := other.get("/labs")
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	assert.Contains(t, body, "The lab is full")
-	assert.Contains(t, body, "Every one of this server's 1 lab sandboxes")
+	assert.Contains(t, body, "Every one of this server&rsquo;s 1 lab sandboxes")
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 }
 
