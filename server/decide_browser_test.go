@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,30 +47,9 @@ func TestBrowserDecideWizard(t *testing.T) {
 		return "#" + decideFieldID("journeys[0].interactions["+string(rune('0'+i))+"]."+field)
 	}
 
-	// Collect what the page logs: a CSP refusal or a script error fails the test.
-	var (
-		logMu    sync.Mutex
-		problems []string
-	)
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			// The 422 of the deliberately invalid step is expected.
-			if (m.Type == chromedp.ConsoleError || m.IsException()) && !strings.Contains(m.String(), "status of 422") {
-				logMu.Lock()
-				problems = append(problems, m.String())
-				logMu.Unlock()
-			}
-		}
-	}()
-	defer func() {
-		logMu.Lock()
-		defer logMu.Unlock()
-		assert.Empty(t, problems, "console errors or CSP refusals")
-	}()
+	// A CSP refusal or a script error fails the test; the 422 of the
+	// deliberately invalid step is expected.
+	browsertest.FailOnConsoleErrors(t, ctx, "status of 422")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/decide")))
 	decideSubmit(t, ctx, "#decide-start-blank")

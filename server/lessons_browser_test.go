@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,28 +51,7 @@ func evalInt(t *testing.T, ctx context.Context, expr string) int {
 func lessonsBrowser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
 	ctx := browsertest.New(t, timeout)
-	var (
-		mu       sync.Mutex
-		problems []string
-	)
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				mu.Lock()
-				problems = append(problems, m.String())
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		assert.Empty(t, problems, "console errors or CSP refusals")
-	})
+	browsertest.FailOnConsoleErrors(t, ctx)
 	return ctx
 }
 

@@ -17,6 +17,7 @@ import (
 func TestBrowserShell(t *testing.T) {
 	_, base := newTestServer(t, Config{RedisLabel: "embedded Redis — data is in memory"})
 	ctx := browsertest.New(t, 60*time.Second)
+	browsertest.FailOnConsoleErrors(t, ctx)
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),

@@ -6,6 +6,9 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,4 +70,41 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 		t.Fatalf("browsertest: start chromium: %v", err)
 	}
 	return ctx
+}
+
+// FailOnConsoleErrors fails the test, when it ends, if the page logged a
+// script error or a Content-Security-Policy refusal. Messages containing one
+// of the allowed substrings (say "status of 422" for a form the test submits
+// invalid on purpose) are expected and ignored.
+func FailOnConsoleErrors(t testing.TB, ctx context.Context, allowed ...string) {
+	t.Helper()
+	var (
+		mu       sync.Mutex
+		problems []string
+	)
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type != chromedp.ConsoleError && !m.IsException() {
+				continue
+			}
+			text := m.String()
+			if slices.ContainsFunc(allowed, func(a string) bool { return strings.Contains(text, a) }) {
+				continue
+			}
+			mu.Lock()
+			problems = append(problems, text)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(problems) > 0 {
+			t.Errorf("browsertest: the page logged console errors or CSP refusals:\n%s", strings.Join(problems, "\n"))
+		}
+	})
 }
