@@ -119,12 +119,8 @@ func (s *Server) decideStart(c *gin.Context) {
 			resume = "/decide/review"
 		}
 	}
-	s.render(c, http.StatusOK, "decide_start", view{Title: "Decide", Section: "decide", Data: struct {
-		Text   *decide.Text
-		Resume string
-		Title  string
-		Error  []decideErrorLink
-	}{txt, resume, d.Answers.Title, nil}})
+	s.render(c, http.StatusOK, "decide_start", view{Title: "Decide", Section: "decide",
+		Data: decideStartPage{txt, resume, d.Answers.Title, nil}})
 }
 
 func (s *Server) decideBegin(c *gin.Context) {
@@ -483,12 +479,8 @@ func (s *Server) renderDecideUploadError(c *gin.Context, errs []decideErrorLink)
 	if found {
 		resume = "/decide/step/1"
 	}
-	s.render(c, http.StatusUnprocessableEntity, "decide_start", view{Title: "Decide", Section: "decide", Data: struct {
-		Text   *decide.Text
-		Resume string
-		Title  string
-		Error  []decideErrorLink
-	}{txt, resume, d.Answers.Title, errs}})
+	s.render(c, http.StatusUnprocessableEntity, "decide_start", view{Title: "Decide", Section: "decide",
+		Data: decideStartPage{txt, resume, d.Answers.Title, errs}})
 }
 
 func (s *Server) decideStatus(c *gin.Context) {
@@ -527,4 +519,13 @@ func (s *Server) decideReset(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/decide")
+}
+
+// decideStartPage is what the start page shows: the framework's steps, where
+// to resume a saved draft, and any upload errors.
+type decideStartPage struct {
+	Text   *decide.Text
+	Resume string
+	Title  string
+	Error  []decideErrorLink
 }
