@@ -127,11 +127,13 @@ func TestLatencySyncWaitsForBothCallsAsyncDoesNot(t *testing.T) {
 	res, err := sb.Run(ctx, LoadSpec{Signups: 40, Concurrency: 4})
 	require.NoError(t, err)
 	assert.EqualValues(t, 40, res.SignupsSucceeded)
-	// 50 + 50 ms of service time plus our own overhead: a few ms, several
-	// times more under the race detector.
+	// 50 + 50 ms of service time plus our own overhead of a few ms. The race
+	// detector, with other packages testing on the same cores, can add tens of
+	// ms; there the bound only shows the two calls are waited for in series,
+	// and CI holds the 110 ms bound in a run without it.
 	limit := 110.0
 	if raceEnabled {
-		limit = 125
+		limit = 200
 	}
 	assert.GreaterOrEqual(t, res.Latency.P50, 100.0)
 	assert.LessOrEqual(t, res.Latency.P50, limit)
