@@ -31,7 +31,9 @@ func waitJS(t *testing.T, ctx context.Context, expr string, timeout time.Duratio
 		last = err
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("waiting for %s: timed out (last error: %v)", expr, last)
+	state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({url: location.pathname + location.search, lab: Object.assign({}, (document.getElementById("lab") || {}).dataset), dead: document.querySelectorAll("#dead-table tbody tr").length, state: (document.getElementById("run-state") || {}).textContent})`))
+	snap, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(document.getElementById("lab").dataset.base + "/snapshot").then(r => r.json()).then(j => JSON.stringify({dead: j.snapshot.dead_letters, len: j.snapshot.stream_length, groups: j.snapshot.groups, c: j.snapshot.counters}))`, chromedp.EvalAwaitPromise))
+	t.Fatalf("waiting for %s: timed out (last error: %v; page: %s; snapshot: %.600s %v)", expr, last, state, snap, err)
 }
 
 // text reads an element's text (HTML or SVG), trimmed.

@@ -115,7 +115,7 @@ func (s *Server) labEvent(ctx context.Context, l *labs.Lab, cache *goalCache) (l
 	ev := labEvent{At: snap.At.UnixMilli(), Snapshot: snap, Status: l.Status(), Picture: newPicture(snap, 0)}
 	history := l.History()
 	ev.Runs = len(history)
-	if cache != nil && cache.runs == len(history) && cache.replays == l.Replays() {
+	if cache != nil && cache.valid && cache.runs == len(history) && cache.replays == l.Replays() {
 		ev.Reached = cache.reached
 	} else {
 		ev.Reached = []string{}
@@ -125,7 +125,7 @@ func (s *Server) labEvent(ctx context.Context, l *labs.Lab, cache *goalCache) (l
 			}
 		}
 		if cache != nil {
-			*cache = goalCache{runs: len(history), replays: l.Replays(), reached: ev.Reached}
+			*cache = goalCache{valid: true, runs: len(history), replays: l.Replays(), reached: ev.Reached}
 		}
 	}
 	return ev, nil
@@ -134,6 +134,7 @@ func (s *Server) labEvent(ctx context.Context, l *labs.Lab, cache *goalCache) (l
 // goalCache saves re-checking goals when the history did not change: the
 // background goal check runs on every live update otherwise.
 type goalCache struct {
+	valid         bool
 	runs, replays int
 	reached       []string
 }

@@ -377,6 +377,9 @@ func TestLabEventsStreamFastWhileRunningAndAreBounded(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second, "at least 4 updates a second while a run is active")
 	assert.True(t, evs[len(evs)-1].Status.Running)
 	assert.Equal(t, "sync", string(evs[0].Picture.Mode))
+	for _, ev := range evs {
+		assert.NotNil(t, ev.Reached, "reached is a list in every update, never null")
+	}
 
 	// Two more streams are allowed, a fourth is not.
 	var extra []*http.Response

@@ -172,7 +172,7 @@
     var picture = $("#picture"), dots = new Dots($("#picture")), charts = new Charts();
     var runState = $("#run-state"), pauseBtn = $("#pause"), progress = $("#progress"), bar = $("#progress-bar");
     var runBtn = $("#run"), cancelBtn = $("#cancel"), applyState = $("#apply-state");
-    var runs = Number(lab.dataset.runs || 0), deadSeen = null, last = null, source = null, paused = false;
+    var runs = Number(lab.dataset.runs || 0), deadSeen = Number(lab.dataset.dead || 0), last = null, source = null, paused = false;
 
     // Apply settings as they change; the Apply button stays for keyboard users.
     var timer = null, pending = null, appliedAt = 0;
@@ -317,7 +317,7 @@
       }
       last = ev;
       charts.add(ev);
-      ev.reached.forEach(function (id) {
+      (ev.reached || []).forEach(function (id) {
         var el = $('[data-goal="' + id + '"]');
         if (el && !el.classList.contains("goal-yes")) { el.classList.add("goal-yes"); el.textContent = "✓ goal reached"; }
       });
@@ -331,7 +331,7 @@
     function connect() {
       if (source || !window.EventSource) return;
       source = new EventSource(base + "/events");
-      source.addEventListener("snap", function (e) { try { onSnap(JSON.parse(e.data)); } catch (err) { /* skip a bad frame */ } });
+      source.addEventListener("snap", function (e) { try { onSnap(JSON.parse(e.data)); } catch (err) { if (window.console) console.error("lab live update", err); } });
       source.addEventListener("closed", function () { disconnect(); setText(runState, "This sandbox was closed. Reload the page for a fresh one."); });
     }
     function disconnect() { if (source) { source.close(); source = null; } }
@@ -363,7 +363,7 @@
         line.textContent = "Running step " + st.step + " of " + st.steps + ": " + st.label + (run ? " · " + run.sent + " of " + run.target + " sent" : "") + "…";
       }
       var goal = document.getElementById("goal-state");
-      if (goal && ev.reached.indexOf(sc.dataset.scenario) >= 0 && !goal.classList.contains("goal-yes")) {
+      if (goal && (ev.reached || []).indexOf(sc.dataset.scenario) >= 0 && !goal.classList.contains("goal-yes")) {
         goal.classList.add("goal-yes");
         goal.textContent = "✓ reached";
       }
