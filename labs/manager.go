@@ -173,7 +173,7 @@ func (m *Manager) Sweep() int {
 		if !used {
 			limit = m.opt.UnusedTimeout
 		}
-		if now.Sub(since) > limit && !l.Status().Running {
+		if now.Sub(since) > limit && !l.Status().Running && !l.loading() {
 			idle = append(idle, l)
 			delete(m.labs, owner)
 		}

@@ -156,6 +156,9 @@ func (s *Sandbox) History() []Result {
 	return append([]Result(nil), s.history...)
 }
 
+// loading reports whether a load is in flight; a lab doing work is never idle.
+func (s *Sandbox) loading() bool { return s.progress.Load() != nil }
+
 // liveRun is the progress of the load in flight, read by Snapshot.
 type liveRun struct {
 	started time.Time

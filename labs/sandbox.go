@@ -71,6 +71,7 @@ type Sandbox struct {
 	analytics *service
 	api       *signupAPI
 	apiSrv    *http.Server
+	apiCancel context.CancelFunc // cancels the contexts of signups in flight
 	apiURL    string
 	groups    map[string]*group
 
@@ -191,7 +192,13 @@ func (s *Sandbox) start(settings Settings) error {
 			return fmt.Errorf("start signup API: %w", err)
 		}
 		s.apiURL = "http://" + ln.Addr().String()
-		s.apiSrv = &http.Server{Handler: http.HandlerFunc(s.serveAPI), ReadHeaderTimeout: 5 * time.Second}
+		apiCtx, apiCancel := context.WithCancel(context.WithoutCancel(s.ctx))
+		s.apiCancel = apiCancel
+		s.apiSrv = &http.Server{
+			Handler:           http.HandlerFunc(s.serveAPI),
+			ReadHeaderTimeout: 5 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return apiCtx },
+		}
 		s.bg.Add(1)
 		go func() {
 			defer s.bg.Done()
@@ -316,7 +323,8 @@ func (s *Sandbox) Close() error {
 			g.stop()
 		}
 		if s.apiSrv != nil {
-			s.apiSrv.Close()
+			s.apiCancel()
+			stopServer(s.apiSrv)
 		}
 		if s.email != nil {
 			s.email.close()

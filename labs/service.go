@@ -98,13 +98,15 @@ func (s *service) setDown(down bool) error {
 
 func (s *service) close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	s.closed = true
-	close(s.closing)
-	s.srv.Close()
+	close(s.closing) // hanging and sleeping requests end now
+	srv := s.srv
+	s.mu.Unlock()
+	stopServer(srv)
 }
 
 func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -162,4 +164,15 @@ func jitter(max time.Duration) time.Duration {
 		return 0
 	}
 	return rand.N(max)
+}
+
+// stopServer closes srv and waits, for a bounded time, for the requests in
+// flight to finish, so that none of them writes to Redis after the sandbox
+// has deleted its keys.
+func stopServer(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+	}
 }
