@@ -322,10 +322,15 @@ func (s *Sandbox) Close() error {
 		for _, g := range s.groups {
 			g.stop()
 		}
+		// Our own client's idle keep-alive connections would count as
+		// unfinished for a graceful shutdown; close them first, then stop the
+		// servers and wait for requests in flight.
+		s.httpc.CloseIdleConnections()
 		if s.apiSrv != nil {
 			s.apiCancel()
 			stopServer(s.apiSrv)
 		}
+		s.httpc.CloseIdleConnections()
 		if s.email != nil {
 			s.email.close()
 		}

@@ -170,7 +170,7 @@ func jitter(max time.Duration) time.Duration {
 // flight to finish, so that none of them writes to Redis after the sandbox
 // has deleted its keys.
 func stopServer(srv *http.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		srv.Close()
