@@ -94,6 +94,16 @@ func (s *Server) loadDecide(c *gin.Context) (decideDraft, bool, bool) {
 	return d, found, true
 }
 
+// savedDraft loads the learner's draft for a page that needs one; without a
+// draft it sends the learner to the start page and reports false.
+func (s *Server) savedDraft(c *gin.Context) (decideDraft, bool) {
+	d, found, ok := s.loadDecide(c)
+	if ok && !found {
+		c.Redirect(http.StatusSeeOther, "/decide")
+	}
+	return d, ok && found
+}
+
 func (s *Server) decideSave(c *gin.Context, d decideDraft) bool {
 	if err := s.saveDraft(c.Request.Context(), LearnerID(c), d); err != nil {
 		s.log.Error("decide save", "err", err)
@@ -145,12 +155,8 @@ func (s *Server) decideStep(c *gin.Context) {
 		s.errorPage(c, http.StatusNotFound, "The questionnaire has five steps, numbered 1 to 5.")
 		return
 	}
-	d, found, ok := s.loadDecide(c)
+	d, ok := s.savedDraft(c)
 	if !ok {
-		return
-	}
-	if !found {
-		c.Redirect(http.StatusSeeOther, "/decide")
 		return
 	}
 	if n > d.Reached {
@@ -329,12 +335,8 @@ func (s *Server) renderDecideReview(c *gin.Context, status int, extra []decideEr
 	if !ok {
 		return
 	}
-	d, found, ok := s.loadDecide(c)
+	d, ok := s.savedDraft(c)
 	if !ok {
-		return
-	}
-	if !found {
-		c.Redirect(http.StatusSeeOther, "/decide")
 		return
 	}
 	format, ok := decideFormat(c)
@@ -487,12 +489,8 @@ func (s *Server) decideStatus(c *gin.Context) {
 	if !s.decideParseForm(c) {
 		return
 	}
-	d, found, ok := s.loadDecide(c)
+	d, ok := s.savedDraft(c)
 	if !ok {
-		return
-	}
-	if !found {
-		c.Redirect(http.StatusSeeOther, "/decide")
 		return
 	}
 	to := c.PostForm("status")
