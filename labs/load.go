@@ -142,14 +142,7 @@ func waitUntil(ctx context.Context, at time.Time) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return sleep(ctx, nil, d) // a nil stop channel never fires
 }
 
 // signupOnce posts one signup and reports whether it succeeded (2xx).
