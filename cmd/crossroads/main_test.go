@@ -112,26 +112,6 @@ func TestServeRunsAndStopsOnSignal(t *testing.T) {
 	}
 }
 
-func TestPlaceholdersSayNotYetAvailable(t *testing.T) {
-	for _, name := range placeholderCommands() {
-		code, _, stderr := runCLI(t, name)
-		assert.Equal(t, 2, code, name)
-		assert.Contains(t, stderr, "not yet available", name)
-	}
-}
-
-// placeholderCommands lists the commands that still say "not yet available";
-// each entry disappears when its capability lands.
-func placeholderCommands() []string {
-	var names []string
-	for _, c := range newRootCmd().Commands() {
-		if strings.Contains(c.Short, "not yet available") {
-			names = append(names, c.Name())
-		}
-	}
-	return names
-}
-
 func TestHealthcheck(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
