@@ -245,7 +245,7 @@ func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []red
 		if bad[i] != nil { // poison: park it with the reason, never block the group
 			g.sb.count.poison.Add(1)
 			g.sb.metrics.messages.WithLabelValues(g.name, "poison").Inc()
-			if err := g.deadLetter(ctx, m, "", bad[i].Error()); err != nil {
+			if err := g.deadLetter(ctx, m, "", bad[i].Error(), max(deliveries[m.ID], 1)); err != nil {
 				return err
 			}
 			continue
@@ -307,7 +307,7 @@ func (g *group) failed(ctx context.Context, s Settings, m redis.XMessage, ev Eve
 	}
 	g.sb.trace.add(ev.TraceParent, g.name+" consumer", "attempt "+fmt.Sprint(delivered)+" failed: "+cause.Error())
 	if delivered >= int64(s.MaxDeliveries) {
-		return g.deadLetter(ctx, m, ev.ID, fmt.Sprintf("gave up after %d deliveries: %v", delivered, cause))
+		return g.deadLetter(ctx, m, ev.ID, fmt.Sprintf("gave up after %d deliveries: %v", delivered, cause), delivered)
 	}
 	// Left unacknowledged, the message stays pending; after RetryAfter any
 	// consumer of the group may claim it and try again.
@@ -316,8 +316,8 @@ func (g *group) failed(ctx context.Context, s Settings, m redis.XMessage, ev Eve
 	return nil
 }
 
-func (g *group) deadLetter(ctx context.Context, m redis.XMessage, eventID, reason string) error {
-	if err := g.sb.store.deadLetter(ctx, g.name, m, eventID, reason); err != nil {
+func (g *group) deadLetter(ctx context.Context, m redis.XMessage, eventID, reason string, deliveries int64) error {
+	if err := g.sb.store.deadLetter(ctx, g.name, m, eventID, reason, deliveries); err != nil {
 		return err
 	}
 	g.sb.count.deadLettered.Add(1)

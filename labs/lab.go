@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -282,18 +280,6 @@ func (l *Lab) close() error {
 		close(l.done)
 	})
 	return l.closeErr
-}
-
-var deliveriesPattern = regexp.MustCompile(`after (\d+) deliveries`)
-
-// Deliveries is how often a dead letter was delivered before the group gave
-// up: read from its reason, 1 for a poison message parked at first sight.
-func (d DeadLetter) Deliveries() int {
-	if m := deliveriesPattern.FindStringSubmatch(d.Reason); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
-	return 1
 }
 
 // InjectPoison adds one message no consumer can read to the event stream, so

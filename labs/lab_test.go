@@ -183,6 +183,7 @@ func TestDeadLettersCanBeListedAndReplayedOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, dead, 5)
 	assert.Contains(t, dead[0].Reason, "gave up after 2 deliveries")
+	assert.EqualValues(t, 2, dead[0].Deliveries, "the delivery count is recorded with the dead letter")
 	assert.Contains(t, dead[0].Reason, "injected failure")
 
 	_, err = sb.Update(func(s *Settings) { s.Email.ErrorRate = 0 })

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -426,6 +427,9 @@ type DeadLetter struct {
 	Reason  string    `json:"reason"`
 	Payload string    `json:"payload"`
 	At      time.Time `json:"at"`
+	// Deliveries is how often the message was delivered before it was
+	// dead-lettered (1 for a poison message, parked at first sight).
+	Deliveries int64 `json:"deliveries"`
 }
 
 func deadLetterFrom(m redis.XMessage) DeadLetter {
@@ -435,7 +439,11 @@ func deadLetterFrom(m redis.XMessage) DeadLetter {
 	if _, err := fmt.Sscan(str("at"), &ms); err == nil {
 		at = time.UnixMilli(ms).UTC()
 	}
-	return DeadLetter{ID: m.ID, Group: str("group"), EntryID: str("entry"), EventID: str("event_id"), Reason: str("reason"), Payload: str("payload"), At: at}
+	deliveries := int64(1)
+	if n, err := strconv.ParseInt(str("deliveries"), 10, 64); err == nil && n > 0 {
+		deliveries = n
+	}
+	return DeadLetter{ID: m.ID, Group: str("group"), EntryID: str("entry"), EventID: str("event_id"), Reason: str("reason"), Payload: str("payload"), At: at, Deliveries: deliveries}
 }
 
 // DeadLetters lists up to limit dead letters, newest first (limit 1..1000).

@@ -308,12 +308,13 @@ func (s *store) ack(ctx context.Context, group string, entryIDs, eventIDs []stri
 
 // deadLetter moves an entry to the dead-letter stream with its reason and acks
 // it, atomically, so it is never both pending and dead.
-func (s *store) deadLetter(ctx context.Context, group string, msg redis.XMessage, eventID, reason string) error {
+func (s *store) deadLetter(ctx context.Context, group string, msg redis.XMessage, eventID, reason string, deliveries int64) error {
 	payload, _ := msg.Values["payload"].(string)
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAdd(ctx, &redis.XAddArgs{Stream: s.dead(), Values: []string{
 			"group", group, "entry", msg.ID, "event_id", eventID, "reason", reason,
 			"payload", payload, "at", strconv.FormatInt(time.Now().UnixMilli(), 10),
+			"deliveries", strconv.FormatInt(deliveries, 10),
 		}})
 		if eventID != "" {
 			p.HSet(ctx, s.key("deadids", group), eventID, msg.ID)

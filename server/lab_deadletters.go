@@ -17,14 +17,13 @@ import (
 // deadLetterRow is one dead letter as the inspector lists it.
 type deadLetterRow struct {
 	labs.DeadLetter
-	Deliveries int    `json:"deliveries"`
-	When       string `json:"when"`
+	When string `json:"when"`
 }
 
 func deadRows(dl []labs.DeadLetter) []deadLetterRow {
 	out := make([]deadLetterRow, 0, len(dl))
 	for _, d := range dl {
-		out = append(out, deadLetterRow{DeadLetter: d, Deliveries: d.Deliveries(), When: d.At.Format("15:04:05")})
+		out = append(out, deadLetterRow{DeadLetter: d, When: d.At.Format("15:04:05")})
 	}
 	return out
 }
