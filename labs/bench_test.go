@@ -2,58 +2,9 @@ package labs
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/crossroads-learn/crossroads/internal/redistest"
 )
-
-// BenchmarkStreamPipeline publishes events and consumes them through the
-// lab's stream layer: batched XREADGROUP, then one MULTI/EXEC per batch for
-// the idempotency record and the XACK. One op is one message end to end.
-func BenchmarkStreamPipeline(b *testing.B) {
-	db := redistest.Open(b)
-	st := &store{c: db.Client, id: redistest.Sandbox(b, db.Client)}
-	ctx := context.Background()
-	if err := st.ensureGroups(ctx, ServiceEmail); err != nil {
-		b.Fatal(err)
-	}
-	ev := Event{Type: EventSignedUp, SchemaVersion: SchemaVersion, UserID: "u_bench", Email: "bench@example.com", OccurredAt: time.Now()}
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	wg.Go(func() { // the producer
-		for i := 0; i < b.N; i++ {
-			ev.ID = newID("evt_")
-			if err := st.publish(ctx, ev); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	done := 0
-	for done < b.N {
-		msgs, err := st.read(ctx, ServiceEmail, "bench", 100, 100*time.Millisecond)
-		if err != nil {
-			b.Fatal(err)
-		}
-		entries := make([]string, len(msgs))
-		events := make([]string, len(msgs))
-		for i, m := range msgs {
-			e, err := decodeEvent(m.Values)
-			if err != nil {
-				b.Fatal(err)
-			}
-			entries[i], events[i] = m.ID, e.ID
-		}
-		if err := st.ack(ctx, ServiceEmail, entries, events); err != nil {
-			b.Fatal(err)
-		}
-		done += len(msgs)
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-}
 
 func benchmarkSignups(b *testing.B, mode Mode) {
 	s := fastSettings(mode)

@@ -5,57 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/crossroads-learn/crossroads/labs/service"
+	"github.com/crossroads-learn/crossroads/labs/stream"
 )
 
-// errCrashed ends a consumer the way a crash would: no cleanup, no acks.
+// errCrashed ends a consumer the way a crash would: no cleanup, no acks, no
+// more lease renewals.
 var errCrashed = errors.New("consumer crashed (injected)")
 
-// group runs this process's consumers of one consumer group and replaces any
-// that crash, so the group keeps the size the settings ask for.
-type group struct {
-	name string
-	sb   *Sandbox
-	down *downstream
+// errPaused stops a batch when the group's breaker opened under it.
+var errPaused = errors.New("group paused")
 
-	mu      sync.Mutex
-	alive   map[string]*consumer
-	crashed []string // names to remove from the group once they hold nothing
-	seq     int
-	closing bool
-	wg      sync.WaitGroup
-}
+// claimEvery is how often an idle consumer looks for retries that came due
+// and for messages a crashed consumer left behind.
+const claimEvery = 500 * time.Millisecond
 
+// batchWindow is about how long one batch should take, so that a slow
+// service does not leave one consumer with a long queue while others idle.
+const batchWindow = 200 * time.Millisecond
+
+// consumer is one member of a consumer group in this process.
 type consumer struct {
 	name string
 	stop chan struct{} // closed to ask for a graceful stop
+	held held
 	// perMessage is a moving average of how long one message takes here.
 	perMessage time.Duration
-}
-
-// batchSize is how many messages to take at once: no more than can be
-// handled in half the retry time, so that no message waits in this
-// consumer's hands long enough to look abandoned and be claimed by another
-// consumer while it is still being worked on.
-func (c *consumer) batchSize(limit int, retryAfter time.Duration) int {
-	if c.perMessage <= 0 {
-		return limit
-	}
-	return max(1, min(limit, int(retryAfter/2/c.perMessage)))
-}
-
-// timed folds one message's handling time into the moving average.
-func (c *consumer) timed(d time.Duration) {
-	if c.perMessage == 0 {
-		c.perMessage = d
-		return
-	}
-	c.perMessage = (c.perMessage*7 + d) / 8
+	nextClaim  time.Time
 }
 
 func (c *consumer) stopping() bool {
@@ -67,294 +48,427 @@ func (c *consumer) stopping() bool {
 	}
 }
 
-// scale starts or gracefully stops consumers until n run here.
-func (g *group) scale(n int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closing {
+// batchSize is how many messages to take at once: about a batchWindow's
+// worth at the pace seen so far, at least one, at most limit.
+func (c *consumer) batchSize(limit int) int {
+	if c.perMessage <= 0 {
+		return limit
+	}
+	return max(1, min(limit, int(batchWindow/c.perMessage)))
+}
+
+// timed folds one message's handling time into the moving average.
+func (c *consumer) timed(d time.Duration) {
+	if c.perMessage == 0 {
+		c.perMessage = d
 		return
 	}
-	for len(g.alive) < n {
-		g.startLocked()
+	c.perMessage = (c.perMessage*7 + d) / 8
+}
+
+// held is the set of entries in a consumer's hands, whose leases it renews;
+// an entry another consumer took meanwhile is marked lost.
+type held struct {
+	mu  sync.Mutex
+	ids map[string]bool // entry id -> lost
+}
+
+func (h *held) add(ds []stream.Delivery) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ids == nil {
+		h.ids = map[string]bool{}
 	}
-	for name, c := range g.alive {
-		if len(g.alive) <= n {
-			break
-		}
-		close(c.stop)
-		delete(g.alive, name)
+	for _, d := range ds {
+		h.ids[d.ID] = false
 	}
 }
 
-func (g *group) startLocked() {
-	g.seq++
-	c := &consumer{name: fmt.Sprintf("%s-%s-%d", g.name, g.sb.instance, g.seq), stop: make(chan struct{})}
-	g.alive[c.name] = c
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		err := g.run(c)
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if !errors.Is(err, errCrashed) {
-			return
-		}
-		g.crashed = append(g.crashed, c.name)
-		if _, ok := g.alive[c.name]; ok && !g.closing {
-			delete(g.alive, c.name)
-			g.startLocked() // a supervisor restarts it under a new name
-		}
-	}()
+func (h *held) remove(id string) {
+	h.mu.Lock()
+	delete(h.ids, id)
+	h.mu.Unlock()
 }
 
-// stop asks every consumer to finish the message in hand, ack what it
-// finished and return; it waits for them.
-func (g *group) stop() {
-	g.mu.Lock()
-	g.closing = true
-	for name, c := range g.alive {
-		close(c.stop)
-		delete(g.alive, name)
+func (h *held) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.ids))
+	for id, lost := range h.ids {
+		if !lost {
+			out = append(out, id)
+		}
 	}
-	g.mu.Unlock()
-	g.wg.Wait()
+	return out
 }
 
-func (g *group) size() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.alive)
+func (h *held) lose(ids []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := h.ids[id]; ok {
+			h.ids[id] = true
+		}
+	}
 }
 
-// run is one consumer: claim messages others left behind, else read new ones,
-// and handle each batch. It returns on a graceful stop or a crash.
+func (h *held) lost(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ids[id]
+}
+
+// renewLeases keeps the consumer's hold on the entries in its hands fresh,
+// every third of the lease, however long the service takes; it stops when
+// the returned function is called (as a crash does, abruptly).
+func (g *group) renewLeases(ctx context.Context, c *consumer) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			if !sleep(ctx, done, max(g.sb.Settings().Lease/3, 10*time.Millisecond)) {
+				return
+			}
+			ids := c.held.list()
+			if len(ids) == 0 {
+				continue
+			}
+			lost, err := g.sb.store.Renew(ctx, g.name, c.name, ids)
+			if err != nil {
+				if ctx.Err() == nil {
+					g.sb.log.Debug("renew leases", "group", g.name, "consumer", c.name, "err", err)
+				}
+				continue
+			}
+			c.held.lose(lost)
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// run is one consumer: take messages (retries that came due, messages a
+// crashed consumer left, or new ones) and handle them, until a graceful stop
+// or a crash. While the group is paused it takes nothing, except one message
+// at a time to probe the service.
 func (g *group) run(c *consumer) error {
 	ctx := g.sb.ctx
-	st := g.sb.store
 	log := g.sb.log.With("group", g.name, "consumer", c.name)
-	var lastClaim time.Time
-	claimFrom := "0-0"
-	pause := 50 * time.Millisecond
+	stopRenewing := g.renewLeases(ctx, c)
+	defer stopRenewing()
+	poll := min(max(g.sb.opt.GroupBreaker.Cooldown/10, 5*time.Millisecond), 100*time.Millisecond)
+	errWait := 50 * time.Millisecond
 	for !c.stopping() && ctx.Err() == nil {
 		s := g.sb.Settings()
-		var batch []redis.XMessage
-		var deliveries map[string]int64
-		var err error
-		if time.Since(lastClaim) >= claimEvery(s.RetryAfter) {
-			var cl claimed
-			cl, err = st.reclaim(ctx, g.name, c.name, s.RetryAfter, claimFrom, c.batchSize(g.sb.opt.BatchSize, s.RetryAfter))
-			lastClaim = time.Now()
-			if err == nil {
-				claimFrom = cl.next
-				if claimFrom == "" || claimFrom == "0-0" {
-					claimFrom = "0-0"
-				} else {
-					lastClaim = time.Time{} // more to claim: come back at once
-				}
-				g.trimmed(cl.deleted)
-				batch, deliveries = cl.msgs, cl.deliveries
-				if len(batch) > 0 {
-					g.sb.count.redeliveries.Add(int64(len(batch)))
-					g.sb.metrics.redeliveries.WithLabelValues(g.name).Add(float64(len(batch)))
-				}
-				g.forgetCrashed(ctx)
+		var probe func(error)
+		switch g.breaker.State() {
+		case gobreaker.StateOpen:
+			sleep(ctx, c.stop, poll)
+			continue
+		case gobreaker.StateHalfOpen:
+			done, err := g.breaker.Allow()
+			if err != nil { // another consumer is probing
+				sleep(ctx, c.stop, poll)
+				continue
 			}
+			probe = done
 		}
-		if err == nil && len(batch) == 0 {
-			batch, err = st.read(ctx, g.name, c.name, c.batchSize(g.sb.opt.BatchSize, s.RetryAfter), g.sb.opt.Block)
+		batch, err := g.take(ctx, c, s, probe != nil)
+		if probe != nil && (err != nil || len(batch) == 0) {
+			probe(errNotTried)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if strings.Contains(err.Error(), "NOGROUP") {
-				if err := st.ensureGroups(ctx, g.name); err != nil {
+			if stream.IsNoGroup(err) {
+				if err := g.sb.store.EnsureGroups(ctx, g.name); err != nil {
 					log.Warn("recreate group", "err", err)
 				}
 			} else {
 				log.Warn("read stream", "err", err)
 			}
-			if !sleep(ctx, c.stop, pause) {
-				return nil
-			}
-			pause = min(pause*2, time.Second)
+			sleep(ctx, c.stop, errWait)
+			errWait = min(errWait*2, time.Second)
 			continue
 		}
-		pause = 50 * time.Millisecond
-		if err := g.handle(ctx, c, s, batch, deliveries); err != nil {
+		errWait = 50 * time.Millisecond
+		if len(batch) == 0 {
+			if probe != nil {
+				sleep(ctx, c.stop, poll)
+			}
+			continue
+		}
+		if err := g.handle(ctx, c, s, batch, probe); err != nil {
 			if errors.Is(err, errCrashed) {
-				g.sb.count.crashes.Add(1)
-				g.sb.metrics.crashes.WithLabelValues(g.name).Inc()
-				log.Debug("consumer crashed before acking")
+				log.Debug("consumer crashed before acknowledging")
 				return err
 			}
 			log.Warn("handle batch", "err", err)
-			if !sleep(ctx, c.stop, pause) {
-				return nil
-			}
+			sleep(ctx, c.stop, errWait)
 		}
 	}
 	return nil
 }
 
-// claimEvery is how often a consumer looks for messages to take over.
-func claimEvery(retryAfter time.Duration) time.Duration {
-	return min(max(retryAfter/2, 10*time.Millisecond), time.Second)
+// take hands the consumer its next messages: first what is the group's to
+// take over (due retries, entries of crashed consumers), looked for every
+// claimEvery or when a retry comes due, then new entries. A probe takes one.
+func (g *group) take(ctx context.Context, c *consumer, s Settings, probe bool) ([]stream.Delivery, error) {
+	n := 1
+	if !probe {
+		n = c.batchSize(g.sb.opt.BatchSize)
+	}
+	now := time.Now()
+	if probe || !now.Before(c.nextClaim) {
+		cl, err := g.sb.store.Claim(ctx, stream.ClaimArgs{Group: g.name, Consumer: c.name, Lease: s.Lease, Count: n,
+			MaxDeliveries: s.MaxDeliveries, Cursor: g.scanCursor(), Probe: probe})
+		if err == nil {
+			g.setScanCursor(cl.Cursor)
+			c.nextClaim = now.Add(claimEvery)
+			if cl.Cursor != "" || len(cl.Deliveries) == n {
+				c.nextClaim = now // there may be more to take at once
+			} else if !cl.NextDue.IsZero() && cl.NextDue.Before(c.nextClaim) {
+				c.nextClaim = cl.NextDue
+			}
+			g.forgetCrashed(ctx)
+			if len(cl.Deliveries) > 0 {
+				return cl.Deliveries, nil
+			}
+		} else if ctx.Err() == nil {
+			// A missing group shows up as NOGROUP on the read below.
+			g.sb.log.Debug("claim", "group", g.name, "err", err)
+		}
+	}
+	block := g.sb.opt.Block
+	if wait := time.Until(c.nextClaim); wait < block {
+		block = max(wait, time.Millisecond) // BLOCK 0 would wait forever
+	}
+	return g.sb.store.Read(ctx, g.name, c.name, n, block)
 }
 
-// handle processes one batch in order and acks the finished messages with
-// one MULTI/EXEC at the end. A graceful stop leaves the rest pending for
-// another consumer; a crash leaves everything unacked.
-func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []redis.XMessage, deliveries map[string]int64) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	st := g.sb.store
-	events := make([]Event, len(batch))
+// handle works through a batch in order, each message settled (acked,
+// scheduled for a retry or dead-lettered) before the next is tried, so a
+// crash loses no finished work. A graceful stop, or the group pausing, hands
+// the untried rest back without spending their deliveries.
+func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []stream.Delivery, probe func(error)) error {
+	c.held.add(batch)
+	defer func() { // a probe slot nothing used must be given back
+		if probe != nil {
+			probe(errNotTried)
+		}
+	}()
+	events := make([]stream.Event, len(batch))
 	bad := make([]error, len(batch))
-	ids := make([]string, 0, len(batch))
-	for i, m := range batch {
-		events[i], bad[i] = decodeEvent(m.Values)
+	var ids []string
+	for i, d := range batch {
+		events[i], bad[i] = stream.Decode(d.Values)
 		if bad[i] == nil {
 			ids = append(ids, events[i].ID)
 		}
 	}
-	var done map[string]bool
-	if s.Idempotency && len(ids) > 0 {
-		seen, err := st.doneAlready(ctx, g.name, ids)
+	done := map[string]bool{}
+	if s.Idempotency {
+		seen, err := g.sb.store.DoneAlready(ctx, g.name, ids)
 		if err != nil {
+			g.release(c, batch)
 			return fmt.Errorf("check idempotency records: %w", err)
 		}
-		done = make(map[string]bool, len(ids))
 		for i, id := range ids {
 			done[id] = seen[i]
 		}
 	}
-	var ackIDs, ackEvents []string
-	received := time.Now()
-	for i, m := range batch {
+	for i, d := range batch {
 		if c.stopping() || ctx.Err() != nil {
-			break
+			g.release(c, batch[i:])
+			return nil
 		}
-		// Past half the retry time the rest of the batch may soon look
-		// abandoned to other consumers: leave it pending rather than race them.
-		if i > 0 && time.Since(received) > s.RetryAfter/2 {
-			break
-		}
-		ev := events[i]
-		if bad[i] != nil { // poison: park it with the reason, never block the group
-			g.sb.count.poison.Add(1)
-			g.sb.metrics.messages.WithLabelValues(g.name, "poison").Inc()
-			if err := g.deadLetter(ctx, m, "", bad[i].Error(), max(deliveries[m.ID], 1)); err != nil {
-				return err
-			}
+		if c.held.lost(d.ID) { // renewal failed and another consumer has it
+			c.held.remove(d.ID)
 			continue
 		}
-		if only, _ := m.Values["only"].(string); only != "" && only != g.name {
-			ackIDs = append(ackIDs, m.ID) // a replay meant for another group
-			continue
+		m := message{Delivery: d, event: events[i], bad: bad[i], done: done[events[i].ID]}
+		err := g.handleOne(ctx, c, s, m, &probe)
+		switch {
+		case errors.Is(err, errPaused):
+			g.release(c, batch[i:])
+			return nil
+		case errors.Is(err, errCrashed):
+			return err
+		case err != nil: // Redis failed us: hand this one and the rest back
+			g.release(c, batch[i:])
+			return err
 		}
-		if done[ev.ID] {
-			g.sb.count.skipped.Add(1)
-			g.sb.metrics.messages.WithLabelValues(g.name, "skipped").Inc()
-			g.sb.trace.add(ev.TraceParent, g.name+" consumer", "already done; acknowledged without calling again")
-			ackIDs, ackEvents = append(ackIDs, m.ID), append(ackEvents, ev.ID)
-			continue
+		c.held.remove(d.ID)
+	}
+	return nil
+}
+
+// message is one delivery with its decoded event.
+type message struct {
+	stream.Delivery
+	event stream.Event
+	bad   error // why the entry is poison, or nil
+	done  bool  // the group finished this event before
+}
+
+// handleOne settles one message. probe, when set, is the breaker's verdict
+// for a paused group's trial; it is used (and cleared) by the first call.
+func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m message, probe *func(error)) error {
+	ev := m.event
+	tally := g.sb.runs.tally(ev.Run)
+	if m.Kind != stream.KindNew {
+		tally.redeliveries.Add(1)
+		g.sb.count.redeliveries.Add(1)
+		g.sb.metrics.redeliveries.WithLabelValues(g.name).Inc()
+	}
+	if m.Over {
+		return g.deadLetter(ctx, m, overReason(m.Delivery))
+	}
+	// A replayed dead letter is for one group; the others ack it unread.
+	if only, _ := m.Values["only"].(string); only != "" && only != g.name {
+		return g.sb.store.Ack(ctx, g.name, m.ID, "")
+	}
+	if m.bad != nil { // poison: no retry can help, park it at once
+		g.sb.count.poison.Add(1)
+		g.sb.metrics.messages.WithLabelValues(g.name, "poison").Inc()
+		return g.deadLetter(ctx, m, m.bad.Error())
+	}
+	if m.done {
+		g.sb.count.skipped.Add(1)
+		g.sb.metrics.messages.WithLabelValues(g.name, "skipped").Inc()
+		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "already done; acknowledged without calling again")
+		return g.sb.store.Ack(ctx, g.name, m.ID, ev.ID)
+	}
+	report, probing := *probe, *probe != nil
+	*probe = nil
+	if !probing {
+		var err error
+		if report, err = g.breaker.Allow(); err != nil {
+			return errPaused
 		}
-		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "received "+m.ID)
-		req := effectRequest{UserID: ev.UserID, Email: ev.Email, RequestedAt: ev.RequestedAt}
-		callStart := time.Now()
-		_, err := g.down.call(ctx, s.Timeout, false, req, ev.ID, ev.TraceParent)
-		c.timed(time.Since(callStart))
-		if err != nil {
-			g.sb.metrics.calls.WithLabelValues(g.name, "error").Inc()
-			if ctx.Err() != nil {
-				break
-			}
-			if err := g.failed(ctx, s, m, ev, deliveries[m.ID], err); err != nil {
-				return err
-			}
-			continue
-		}
+	}
+	g.sb.trace.add(ev.TraceParent, g.name+" consumer", fmt.Sprintf("received %s (delivery %d)", m.ID, m.Deliveries))
+	if err := g.sb.store.Begin(ctx, g.name, c.name, m.ID); err != nil {
+		report(errNotTried)
+		return err
+	}
+	req := service.Request{UserID: ev.UserID, Email: ev.Email, RequestedAt: ev.RequestedAt, Run: ev.Run}
+	start := time.Now()
+	_, err := g.sb.client.Call(ctx, g.name, g.url, s.Timeout, req, ev.ID, ev.TraceParent)
+	c.timed(time.Since(start))
+	if err == nil {
+		report(nil)
 		g.sb.metrics.calls.WithLabelValues(g.name, "ok").Inc()
 		if s.CrashRate > 0 && rand.Float64() < s.CrashRate {
 			g.sb.trace.add(ev.TraceParent, g.name+" consumer", "crashed after the effect, before acknowledging")
+			g.sb.count.crashes.Add(1)
+			tally.crashes.Add(1)
+			g.sb.metrics.crashes.WithLabelValues(g.name).Inc()
 			return errCrashed
+		}
+		if err := g.sb.store.Ack(ctx, g.name, m.ID, ev.ID); err != nil {
+			return err
 		}
 		g.sb.count.processed.Add(1)
 		g.sb.metrics.messages.WithLabelValues(g.name, "processed").Inc()
-		ackIDs, ackEvents = append(ackIDs, m.ID), append(ackEvents, ev.ID)
+		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "acknowledged")
+		if probing && g.breaker.State() == gobreaker.StateClosed {
+			g.sb.trace.add(ev.TraceParent, g.name+" consumer", "the probe succeeded: group resumed")
+			return g.sb.store.Resume(ctx, g.name)
+		}
+		return nil
 	}
-	// Acks must land even when the stop came mid-batch: the work is done.
-	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := st.ack(ackCtx, g.name, ackIDs, ackEvents); err != nil {
+	g.sb.metrics.calls.WithLabelValues(g.name, "error").Inc()
+	if ctx.Err() != nil {
+		report(context.Canceled)
+		return ctx.Err()
+	}
+	report(err)
+	if service.Permanent(err) {
+		return g.deadLetter(ctx, m, err.Error())
+	}
+	if probing { // a paused group's probe spends nothing
+		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "probe failed, group stays paused: "+err.Error())
+		return g.sb.store.Retry(ctx, g.name, c.name, m.Delivery, time.Now(), time.Time{})
+	}
+	return g.failed(ctx, c, s, m, err, tally)
+}
+
+// failed decides what a failed attempt of a running group leads to: a retry
+// after a backoff, or the dead-letter stream once the budget is spent.
+func (g *group) failed(ctx context.Context, c *consumer, s Settings, m message, cause error, tally *runTally) error {
+	now := time.Now()
+	first := m.FirstFailure
+	if first.IsZero() {
+		first = now
+	}
+	switch {
+	case s.MaxDeliveries > 0 && m.Deliveries >= int64(s.MaxDeliveries):
+		return g.deadLetter(ctx, m, fmt.Sprintf("gave up after %d deliveries: %v", m.Deliveries, cause))
+	case s.MaxRetryAge > 0 && now.Sub(first) >= s.MaxRetryAge:
+		return g.deadLetter(ctx, m, fmt.Sprintf("gave up after retrying for %v: %v", now.Sub(first).Round(time.Second), cause))
+	}
+	wait := backoff(s, m.Deliveries)
+	g.sb.trace.add(m.event.TraceParent, g.name+" consumer",
+		fmt.Sprintf("attempt %d failed: %v; retry in %v", m.Deliveries, cause, wait.Round(time.Millisecond)))
+	if err := g.sb.store.Retry(ctx, g.name, c.name, m.Delivery, now.Add(wait), now); err != nil {
 		return err
 	}
-	for i, m := range batch {
-		if slices.Contains(ackIDs, m.ID) && bad[i] == nil {
-			g.sb.trace.add(events[i].TraceParent, g.name+" consumer", "acknowledged")
+	g.sb.count.retries.Add(1)
+	tally.retries.Add(1)
+	g.sb.metrics.messages.WithLabelValues(g.name, "retried").Inc()
+	return nil
+}
+
+// backoff is the wait before retrying after the n-th delivery failed:
+// exponential from RetryAfter, capped at RetryMaxBackoff, drawn at random
+// below that ("full jitter") so that retries of many messages spread out.
+func backoff(s Settings, n int64) time.Duration {
+	ceiling := s.RetryMaxBackoff
+	if n < 31 {
+		if d := s.RetryAfter << (max(n, 1) - 1); d > 0 && d < ceiling {
+			ceiling = d
 		}
 	}
-	return nil
+	return rand.N(ceiling) + 1
 }
 
-// failed leaves a message pending to be retried, or dead-letters it once it
-// has been delivered as often as allowed.
-func (g *group) failed(ctx context.Context, s Settings, m redis.XMessage, ev Event, delivered int64, cause error) error {
-	if delivered < 1 {
-		delivered = 1
+// overReason says why an entry that spent its budget without a failed
+// attempt of this consumer's is dead-lettered.
+func overReason(d stream.Delivery) string {
+	if d.Kind == stream.KindCrashed {
+		return fmt.Sprintf("crashed the consumer %d times", d.Crashes)
 	}
-	g.sb.trace.add(ev.TraceParent, g.name+" consumer", "attempt "+fmt.Sprint(delivered)+" failed: "+cause.Error())
-	if delivered >= int64(s.MaxDeliveries) {
-		return g.deadLetter(ctx, m, ev.ID, fmt.Sprintf("gave up after %d deliveries: %v", delivered, cause), delivered)
-	}
-	// Left unacknowledged, the message stays pending; after RetryAfter any
-	// consumer of the group may claim it and try again.
-	g.sb.count.retries.Add(1)
-	g.sb.metrics.messages.WithLabelValues(g.name, "failed").Inc()
-	return nil
+	return fmt.Sprintf("gave up after %d deliveries", d.Deliveries)
 }
 
-func (g *group) deadLetter(ctx context.Context, m redis.XMessage, eventID, reason string, deliveries int64) error {
-	if err := g.sb.store.deadLetter(ctx, g.name, m, eventID, reason, deliveries); err != nil {
+func (g *group) deadLetter(ctx context.Context, m message, reason string) error {
+	if err := g.sb.store.DeadLetter(ctx, g.name, m.Delivery, m.event.ID, reason); err != nil {
 		return err
 	}
 	g.sb.count.deadLettered.Add(1)
 	g.sb.metrics.messages.WithLabelValues(g.name, "dead_lettered").Inc()
+	g.sb.trace.add(m.event.TraceParent, g.name+" consumer", "dead-lettered: "+reason)
 	g.sb.log.Debug("dead-lettered", "group", g.name, "entry", m.ID, "reason", reason)
 	return nil
 }
 
-// trimmed counts pending entries found deleted from the stream: retention
-// must never do this, so it is reported rather than silently acked.
-func (g *group) trimmed(ids []string) {
-	if len(ids) == 0 {
+// release hands untried messages back to the group, due at once and with
+// their delivery given back, so another consumer takes them without waiting
+// for the lease to run out.
+func (g *group) release(c *consumer, ds []stream.Delivery) {
+	if len(ds) == 0 {
 		return
 	}
-	g.sb.count.trimmed.Add(int64(len(ids)))
-	g.sb.metrics.messages.WithLabelValues(g.name, "trimmed").Add(float64(len(ids)))
-	g.sb.log.Error("pending entries were trimmed before processing", "group", g.name, "ids", ids)
-}
-
-// forgetCrashed removes crashed consumers that no longer hold messages, so
-// the group's consumer list does not grow with every simulated crash.
-func (g *group) forgetCrashed(ctx context.Context) {
-	g.mu.Lock()
-	names := g.crashed
-	g.crashed = nil
-	g.mu.Unlock()
-	var keep []string
-	for _, name := range names {
-		if ok, err := g.sb.store.forgetConsumer(ctx, g.name, name); !ok || err != nil {
-			keep = append(keep, name)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.sb.ctx), 2*time.Second)
+	defer cancel()
+	for _, d := range ds {
+		if err := g.sb.store.Retry(ctx, g.name, c.name, d, time.Now(), time.Time{}); err != nil {
+			g.sb.log.Debug("release message", "group", g.name, "entry", d.ID, "err", err)
 		}
+		c.held.remove(d.ID)
 	}
-	if len(keep) > 0 {
-		g.mu.Lock()
-		g.crashed = append(g.crashed, keep...)
-		g.mu.Unlock()
-	}
+	g.sb.metrics.messages.WithLabelValues(g.name, "released").Add(float64(len(ds)))
 }
 
 // sleep waits d unless ctx ends or stop closes; it reports whether to go on.

@@ -3,7 +3,6 @@ package labs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 )
@@ -31,12 +30,10 @@ type Lab struct {
 }
 
 // PlannedRun is one load of a background session: the settings to put in
-// force first (nil keeps the current ones), poison messages to add to the
-// stream before it starts, and the load itself.
+// force first (nil keeps the current ones) and the load itself.
 type PlannedRun struct {
 	Label    string
 	Settings *Settings
-	Poison   int
 	Load     LoadSpec
 }
 
@@ -61,9 +58,6 @@ type ScenarioState struct {
 	// Results of the scenario's guided runs, once they finished.
 	Results []Result
 }
-
-// MaxPoison bounds the poison messages one run may add.
-const MaxPoison = 100
 
 func newLab(sb *Sandbox, owner string) *Lab {
 	return &Lab{Sandbox: sb, owner: owner, used: time.Now(), scenarios: map[string]*ScenarioState{}, done: make(chan struct{})}
@@ -115,9 +109,6 @@ func (l *Lab) Start(scenario string, runs []PlannedRun) error {
 		if err := r.Load.Validate(); err != nil {
 			return err
 		}
-		if r.Poison < 0 || r.Poison > MaxPoison {
-			return fieldErr("poison", "%d is not between 0 and %d", r.Poison, MaxPoison)
-		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -148,12 +139,6 @@ func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario s
 		l.mu.Unlock()
 		if r.Settings != nil {
 			if err := l.Apply(*r.Settings); err != nil {
-				failure = err
-				break
-			}
-		}
-		for range r.Poison {
-			if _, err := l.InjectPoison(ctx); err != nil {
 				failure = err
 				break
 			}
@@ -280,20 +265,6 @@ func (l *Lab) close() error {
 		close(l.done)
 	})
 	return l.closeErr
-}
-
-// InjectPoison adds one message no consumer can read to the event stream, so
-// a learner can watch it fail, land in the dead-letter stream and be
-// replayed. It returns the entry id.
-func (s *Sandbox) InjectPoison(ctx context.Context) (string, error) {
-	if s.ctx.Err() != nil {
-		return "", ErrClosed
-	}
-	id, err := s.store.addPoison(ctx)
-	if err != nil {
-		return "", fmt.Errorf("inject poison message: %w", err)
-	}
-	return id, nil
 }
 
 // Touch marks the lab as in use, as a page watching it live does, so it

@@ -31,30 +31,42 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// fastSettings keep tests quick: no latency, short retry and block times.
+// fastSettings keep tests quick: no latency, short backoffs and block times.
 func fastSettings(mode Mode) Settings {
 	s := DefaultSettings()
 	s.Mode = mode
 	s.Timeout = 500 * time.Millisecond
 	s.RetryAfter = 150 * time.Millisecond
+	s.RetryMaxBackoff = time.Second
 	s.EmailConsumers, s.AnalyticsConsumers = 4, 4
 	return s
+}
+
+// testOptions are the options test sandboxes use unless a test says more.
+func testOptions(settings Settings) Options {
+	return Options{
+		Settings: &settings, Logger: quietLogger(), Block: 50 * time.Millisecond,
+		Breaker:      BreakerPolicy{Failures: 5, Cooldown: 100 * time.Millisecond},
+		GroupBreaker: BreakerPolicy{Failures: 5, Cooldown: 100 * time.Millisecond},
+	}
 }
 
 // newSandbox opens a sandbox on the test's Redis (real when REDIS_URL is set).
 func newSandbox(t testing.TB, settings Settings) *Sandbox {
 	t.Helper()
-	db := redistest.Open(t)
-	return newSandboxOn(t, db, settings)
+	return newSandboxOn(t, redistest.Open(t), settings)
 }
 
 func newSandboxOn(t testing.TB, db *redisdb.DB, settings Settings) *Sandbox {
 	t.Helper()
-	id := redistest.Sandbox(t, db.Client)
-	sb, err := New(context.Background(), db.Client, id, Options{
-		Settings: &settings, Logger: quietLogger(), Block: 50 * time.Millisecond,
-		Breaker: BreakerPolicy{Failures: 5, Cooldown: 100 * time.Millisecond},
-	})
+	return openSandbox(t, db, testOptions(settings))
+}
+
+// openSandbox opens a sandbox with opt on a fresh id and closes it with the
+// test.
+func openSandbox(t testing.TB, db *redisdb.DB, opt Options) *Sandbox {
+	t.Helper()
+	sb, err := New(context.Background(), db.Client, redistest.Sandbox(t, db.Client), opt)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, sb.Close()) })
 	return sb

@@ -121,14 +121,15 @@ func TestLabBackgroundSessionAndReplay(t *testing.T) {
 	require.NoError(t, err)
 	s := m.Base()
 	s.MaxDeliveries = 1
-	require.NoError(t, l.Start("", []PlannedRun{{Label: "poison", Settings: &s, Poison: 1,
-		Load: LoadSpec{Signups: 10, Concurrency: 2, DrainTimeout: 5 * time.Second}}}))
+	require.NoError(t, l.Start("", []PlannedRun{{Label: "poison", Settings: &s,
+		Load: LoadSpec{Signups: 10, Concurrency: 2, DrainTimeout: 5 * time.Second, Poison: 1}}}))
 	assert.ErrorIs(t, l.Start("", []PlannedRun{{Load: LoadSpec{Signups: 1, Concurrency: 1}}}), ErrBusy)
 	require.Eventually(t, func() bool { return !l.Status().Running }, 20*time.Second, 20*time.Millisecond)
 	st := l.Status()
 	require.Empty(t, st.Err)
 	require.Len(t, st.Results, 1)
 	assert.EqualValues(t, 10, st.Results[0].EmailsSent)
+	assert.EqualValues(t, 2, st.Results[0].DeadLettered, "the run's poison message, once per group")
 
 	require.Eventually(t, func() bool {
 		dl, err := l.DeadLetters(ctx, 10)
@@ -136,7 +137,7 @@ func TestLabBackgroundSessionAndReplay(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond)
 	dl, err := l.DeadLetters(ctx, 10)
 	require.NoError(t, err)
-	assert.Contains(t, dl[0].Reason, "unreadable")
+	assert.Contains(t, dl[0].Reason, "not a readable user.signedup event")
 	assert.EqualValues(t, 1, dl[0].Deliveries, "a poison message is parked at its first delivery")
 	_, err = l.Replay(ctx, dl[0].ID)
 	require.NoError(t, err)

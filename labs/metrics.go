@@ -18,7 +18,7 @@ type counters struct {
 	analyticsEvents, deduplicated        atomic.Int64
 	processed, skipped                   atomic.Int64
 	retries, redeliveries, deadLettered  atomic.Int64
-	crashes, trimmed, poison             atomic.Int64
+	crashes, poison                      atomic.Int64
 }
 
 // Counters is a copy of a sandbox's totals since it started.
@@ -41,16 +41,15 @@ type Counters struct {
 	// were acknowledged because the group had finished them before.
 	Processed int64 `json:"processed"`
 	Skipped   int64 `json:"skipped"`
-	// Retries are failed attempts left pending to be tried again;
-	// Redeliveries are messages handed out again after being claimed.
+	// Retries are failed attempts scheduled to be tried again;
+	// Redeliveries are messages handed out again after a failure, a crash
+	// or a stop.
 	Retries      int64 `json:"retries"`
 	Redeliveries int64 `json:"redeliveries"`
 	DeadLettered int64 `json:"dead_lettered"`
 	Crashes      int64 `json:"crashes"`
-	// Trimmed pending entries had been removed from the stream before they
-	// were processed (retention gone wrong); Poison ones could not be read.
-	Trimmed int64 `json:"trimmed"`
-	Poison  int64 `json:"poison"`
+	// Poison messages could not be read.
+	Poison int64 `json:"poison"`
 }
 
 func (c *counters) copy() Counters {
@@ -60,7 +59,7 @@ func (c *counters) copy() Counters {
 		EmailsSent: c.emailsSent.Load(), EmailDuplicates: c.emailDuplicates.Load(), AnalyticsEvents: c.analyticsEvents.Load(),
 		Deduplicated: c.deduplicated.Load(), Processed: c.processed.Load(), Skipped: c.skipped.Load(),
 		Retries: c.retries.Load(), Redeliveries: c.redeliveries.Load(), DeadLettered: c.deadLettered.Load(),
-		Crashes: c.crashes.Load(), Trimmed: c.trimmed.Load(), Poison: c.poison.Load(),
+		Crashes: c.crashes.Load(), Poison: c.poison.Load(),
 	}
 }
 
@@ -74,6 +73,8 @@ type promMetrics struct {
 	messages     *prometheus.CounterVec   // group, outcome
 	redeliveries *prometheus.CounterVec   // group
 	crashes      *prometheus.CounterVec   // group
+	pausedGroups *prometheus.GaugeVec     // group
+	pausedTime   *prometheus.CounterVec   // group
 	sandboxes    prometheus.Gauge
 }
 
@@ -94,13 +95,19 @@ func newPromMetrics(reg prometheus.Registerer) (*promMetrics, error) {
 			Name: "crossroads_lab_downstream_calls_total", Help: "Calls to the simulated services, by service and outcome (ok, error, breaker_open).",
 		}, []string{"service", "outcome"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crossroads_lab_messages_total", Help: "Stream messages handled by consumers, by group and outcome (processed, skipped, failed, dead_lettered, poison, trimmed).",
+			Name: "crossroads_lab_messages_total", Help: "Stream messages handled by consumers, by group and outcome (processed, skipped, retried, dead_lettered, poison, released).",
 		}, []string{"group", "outcome"}),
 		redeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crossroads_lab_redeliveries_total", Help: "Messages claimed again after their consumer failed, crashed or stopped.",
 		}, []string{"group"}),
 		crashes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crossroads_lab_consumer_crashes_total", Help: "Simulated consumer crashes between effect and acknowledgement.",
+		}, []string{"group"}),
+		pausedGroups: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crossroads_lab_consumer_groups_paused", Help: "Consumer groups paused because their service keeps failing, across sandboxes.",
+		}, []string{"group"}),
+		pausedTime: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crossroads_lab_consumer_group_paused_seconds_total", Help: "Time consumer groups spent paused, summed over sandboxes.",
 		}, []string{"group"}),
 		sandboxes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "crossroads_lab_sandboxes", Help: "Lab sandboxes currently open in this process.",
@@ -117,6 +124,8 @@ func newPromMetrics(reg prometheus.Registerer) (*promMetrics, error) {
 	m.messages = register(reg, m.messages, &err)
 	m.redeliveries = register(reg, m.redeliveries, &err)
 	m.crashes = register(reg, m.crashes, &err)
+	m.pausedGroups = register(reg, m.pausedGroups, &err)
+	m.pausedTime = register(reg, m.pausedTime, &err)
 	m.sandboxes = register(reg, m.sandboxes, &err)
 	if err != nil {
 		return nil, fmt.Errorf("register lab metrics: %w", err)

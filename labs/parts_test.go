@@ -4,45 +4,17 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crossroads-learn/crossroads/internal/redistest"
 )
-
-func TestHistogramQuantilesAreWithinOnePercent(t *testing.T) {
-	var h histogram
-	samples := make([]time.Duration, 20_000)
-	for i := range samples {
-		// log-uniform between 50 µs and 5 s, the range a lab produces
-		samples[i] = time.Duration(50_000 * math.Pow(10, rand.Float64()*5))
-		h.record(samples[i])
-	}
-	slices.Sort(samples)
-	exact := func(p float64) float64 {
-		return float64(samples[int(p*float64(len(samples)))-1].Microseconds()) / 1000
-	}
-	q := h.quantiles()
-	assert.EqualValues(t, len(samples), q.Count)
-	assert.InEpsilon(t, exact(0.50), q.P50, 0.01)
-	assert.InEpsilon(t, exact(0.95), q.P95, 0.01)
-	assert.InEpsilon(t, exact(0.99), q.P99, 0.01)
-	assert.Equal(t, float64(samples[len(samples)-1].Microseconds())/1000, q.Max)
-	h.reset()
-	assert.Zero(t, h.quantiles().Count)
-	var small histogram
-	small.record(42 * time.Microsecond)
-	assert.Equal(t, 0.042, small.quantiles().P50, "below 128 µs values are exact")
-}
 
 func TestMetricsAreSharedByEverySandboxOfARegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -121,39 +93,4 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, values ...str
 	}
 	t.Fatalf("no series %s%v", name, values)
 	return 0
-}
-
-// Lag is counted from whichever side of the last-delivered id is shorter;
-// both ways must give the exact number, as Redis 7 reports it.
-func TestLagCountFromEitherSide(t *testing.T) {
-	db := redistest.Open(t)
-	st := &store{c: db.Client, id: redistest.Sandbox(t, db.Client)}
-	ctx := testCtx(t, 20*time.Second)
-	require.NoError(t, st.ensureGroups(ctx, ServiceEmail, ServiceAnalytics))
-	_, err := db.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for range 1200 {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: st.events(), Values: []string{"payload", "{}"}})
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	read := func(group string, n int) {
-		for n > 0 {
-			msgs, err := st.read(ctx, group, "probe", min(n, 500), 0)
-			require.NoError(t, err)
-			n -= len(msgs)
-		}
-	}
-	read(ServiceEmail, 100)       // 1,100 after, 100 up to: the short side is behind it
-	read(ServiceAnalytics, 1_100) // 100 after: the short side is ahead
-	state, err := st.streamStats(ctx)
-	require.NoError(t, err)
-	require.Len(t, state.Groups, 2)
-	for _, g := range state.Groups {
-		want := map[string]int64{ServiceEmail: 1_100, ServiceAnalytics: 100}[g.Name]
-		assert.Equal(t, want, g.Lag, g.Name)
-		if !db.Embedded {
-			assert.Equal(t, g.RedisLag, g.Lag, "Redis 7 agrees for %s", g.Name)
-		}
-	}
 }

@@ -1,50 +1,91 @@
 package labs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/crossroads-learn/crossroads/labs/load"
+	"github.com/crossroads-learn/crossroads/labs/stream"
 )
 
 // Result is one run's outcome; its JSON is the `crossroads lab run --json`
-// contract. Audit figures (emails, duplicates, analytics, lost) are the
-// change in the sandbox's Redis records over the run, so they include the
-// work of workers in other processes.
+// contract. Every figure is this run's alone, whatever the sandbox held
+// before: the audit figures come from the effect ledgers and each group's
+// records for the users this run created (so they include the work of
+// workers in other processes), the client figures from the load generator,
+// and retries, redeliveries and crashes from this process's consumers
+// handling this run's events.
 type Result struct {
+	// Run tags the run's signups and events.
+	Run              string    `json:"run"`
 	Mode             Mode      `json:"mode"`
 	SignupsAttempted int64     `json:"signups_attempted"`
 	SignupsSucceeded int64     `json:"signups_succeeded"`
 	SignupsFailed    int64     `json:"signups_failed"`
 	Latency          Quantiles `json:"latency_ms"`
-	ThroughputPerS   float64   `json:"throughput_per_s"`
-	DurationS        float64   `json:"duration_s"`
-	EffectLatency    Quantiles `json:"effect_latency_ms"`
-	EmailsSent       int64     `json:"emails_sent"`
-	EmailDuplicates  int64     `json:"email_duplicates"`
-	AnalyticsEvents  int64     `json:"analytics_events"`
-	Retries          int64     `json:"retries"`
-	Redeliveries     int64     `json:"redeliveries"`
-	DLQSize          int64     `json:"dlq_size"`
-	MaxConsumerLag   int64     `json:"max_consumer_lag"`
-	Lost             int64     `json:"lost"`
-	OrphanedUsers    int64     `json:"orphaned_users"`
-	TrimmedPending   int64     `json:"trimmed_pending"`
-	Crashes          int64     `json:"consumer_crashes"`
-	Drained          bool      `json:"drained"`
-	Started          time.Time `json:"started"`
-	Settings         Settings  `json:"settings"`
-	Load             LoadSpec  `json:"load"`
-	Cancelled        bool      `json:"cancelled"`
+	// ThroughputPerS is successful signups per second of load.
+	ThroughputPerS float64 `json:"throughput_per_s"`
+	DurationS      float64 `json:"duration_s"`
+	// EffectLatency is from a signup request to its welcome email taking
+	// effect (both modes).
+	EffectLatency Quantiles `json:"effect_latency_ms"`
+	// EmailsSent is how many of the run's users got their welcome email;
+	// EmailDuplicates the emails beyond the first per user (must be 0).
+	EmailsSent      int64 `json:"emails_sent"`
+	EmailDuplicates int64 `json:"email_duplicates"`
+	// EmailsForFailedSignups were sent although the signup reported
+	// failure: a call that timed out can still take effect.
+	EmailsForFailedSignups int64 `json:"emails_for_failed_signups"`
+	AnalyticsEvents        int64 `json:"analytics_events"`
+	// Retries are failed attempts scheduled to be tried again;
+	// Redeliveries are messages handed to a consumer again (a due retry, or
+	// taken from a consumer that crashed or stopped).
+	Retries      int64 `json:"retries"`
+	Redeliveries int64 `json:"redeliveries"`
+	Crashes      int64 `json:"consumer_crashes"`
+	// DeadLettered counts the run's messages a group gave up on (one per
+	// group; poison included); DLQTotal is the sandbox's dead-letter stream
+	// length after the run, every earlier run included.
+	DeadLettered int64 `json:"dead_lettered"`
+	DLQTotal     int64 `json:"dlq_total"`
+	// Poison is how many unreadable messages the run added.
+	Poison int64 `json:"poison"`
+	// InFlight events of the run were neither done nor dead-lettered by
+	// every group when the drain ended: still waiting, not lost.
+	InFlight int64 `json:"in_flight"`
+	// Lost users can never get their effects: stored in async mode with no
+	// event on the stream (a naive dual write whose publish failed).
+	Lost int64 `json:"lost"`
+	// OrphanedUsers were stored for a signup that reported failure (both
+	// modes).
+	OrphanedUsers int64 `json:"orphaned_users"`
+	// MaxConsumerLag and MaxPending are the largest undelivered and
+	// unacknowledged counts of any group seen during the run.
+	MaxConsumerLag int64 `json:"max_consumer_lag"`
+	MaxPending     int64 `json:"max_pending"`
+	// PausedS is how long each group was paused during the run, in seconds.
+	PausedS map[string]float64 `json:"paused_s"`
+	// DrainS is how long the consumers took to finish after the load (or
+	// until the drain gave up).
+	DrainS    float64   `json:"drain_s"`
+	Drained   bool      `json:"drained"`
+	Cancelled bool      `json:"cancelled"`
+	Started   time.Time `json:"started"`
+	Settings  Settings  `json:"settings"`
+	Load      LoadSpec  `json:"load"`
 }
 
-// Run sends one bounded load to the signup API, waits for async work to drain,
-// audits the result and adds it to the history. Only one load runs at a time
-// (ErrBusy); cancelling ctx stops it early and the partial result is returned.
+// defaultDrain is how long a run waits for its consumers when the load does
+// not say.
+const defaultDrain = 30 * time.Second
+
+// Run sends one bounded load to the signup API, waits for async work to
+// drain, audits the result and adds it to the history. Only one load runs at
+// a time (ErrBusy); cancelling ctx stops it early and the partial result is
+// returned.
 func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	if err := spec.Validate(); err != nil {
 		return Result{}, err
@@ -52,11 +93,11 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	if s.api == nil {
 		return Result{}, fmt.Errorf("run a load: this sandbox is a worker without a signup API")
 	}
-	if !s.runMu.TryLock() {
+	if !s.runs.mu.TryLock() {
 		return Result{}, ErrBusy
 	}
-	defer s.runMu.Unlock()
-	if s.closed || s.ctx.Err() != nil {
+	defer s.runs.mu.Unlock()
+	if s.runs.closed || s.ctx.Err() != nil {
 		return Result{}, ErrClosed
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -64,35 +105,24 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	stopWithSandbox := context.AfterFunc(s.ctx, cancel)
 	defer stopWithSandbox()
 	if spec.DrainTimeout == 0 {
-		spec.DrainTimeout = 30 * time.Second
+		spec.DrainTimeout = defaultDrain
 	}
 	settings := s.Settings()
-	res := Result{Mode: settings.Mode, Started: time.Now().UTC(), Settings: settings, Load: spec}
+	res := Result{Run: newID("r"), Mode: settings.Mode, Started: time.Now().UTC(), Settings: settings, Load: spec}
+	live := s.runs.start(res)
+	defer s.runs.finish(res.Run)
+	pausedBefore := s.pausedTimes()
 
-	before, err := s.Totals(ctx)
-	if err != nil {
-		return res, err
-	}
-	base := s.count.copy()
-	s.effectLatency.reset()
-	s.signupLatency.reset()
-	s.maxLag.Store(0)
-	live := &liveRun{started: res.Started, target: spec.Signups}
-	live.phase.Store("load")
-	s.progress.Store(live)
-	defer s.progress.Store(nil)
-
+	recovered := time.Now()
 	if spec.RecoverAfter > 0 {
-		t := time.AfterFunc(spec.RecoverAfter, func() {
-			_, err := s.Update(func(st *Settings) {
-				st.Email.Down, st.Email.Hang = false, false
-				st.Analytics.Down, st.Analytics.Hang = false, false
-			})
-			if err != nil {
-				s.log.Warn("recover services", "err", err)
-			}
-		})
+		recovered = recovered.Add(spec.RecoverAfter)
+		t := time.AfterFunc(spec.RecoverAfter, s.recoverServices)
 		defer t.Stop()
+	}
+	for range spec.Poison {
+		if _, err := s.store.AddPoison(ctx, res.Run); err != nil {
+			return res, fmt.Errorf("inject poison message: %w", err)
+		}
 	}
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan struct{})
@@ -101,78 +131,96 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 		s.sample(sampleCtx)
 	}()
 
-	out := generate(ctx, s.httpc, s.SignupURL(), spec, newID("")[:6], &live.sent)
+	out := load.Generate(ctx, s.client.HTTP(), s.SignupURL(), load.Plan{
+		Signups: spec.Signups, Concurrency: spec.Concurrency, Rate: spec.Rate, Limit: orDefault(spec.Duration, MaxDuration),
+		RequestTimeout: 2*MaxTimeout + 10*time.Second, Run: res.Run,
+	}, &live.sent)
 	res.Cancelled = ctx.Err() != nil
 	live.phase.Store("drain")
-	s.stats(ctx, true) // the backlog peaks as the load ends
-	res.Drained = true // sync work is finished when its answer is
-	if settings.Mode == ModeAsync || s.Settings().Mode == ModeAsync {
-		res.Drained = s.drain(ctx, spec.DrainTimeout) == nil
-	}
+	loadEnded := time.Now()
+	s.streamStats(ctx, true) // the backlog peaks as the load ends
+	// The drain timeout counts from when the load has ended and the services
+	// are back, whichever is later. Sync work is finished when the services
+	// have finished the calls they were given, answered or not.
+	streamWork := settings.Mode == ModeAsync || s.Settings().Mode == ModeAsync || spec.Poison > 0
+	res.Drained = s.drainUntil(ctx, later(loadEnded, recovered).Add(spec.DrainTimeout), streamWork) == nil
+	res.DrainS = round3(time.Since(loadEnded).Seconds())
 	stopSampling()
 	<-sampled
 
-	res.SignupsAttempted, res.SignupsSucceeded, res.SignupsFailed = out.attempted, out.succeeded, out.failed
-	res.Latency = out.latency.quantiles()
-	res.DurationS = round3(out.duration.Seconds())
+	res.SignupsAttempted, res.SignupsSucceeded, res.SignupsFailed = out.Attempted, out.Succeeded, out.Failed
+	res.Latency = out.Latency.Quantiles()
+	res.DurationS = round3(out.Duration.Seconds())
 	if res.DurationS > 0 {
-		res.ThroughputPerS = round3(float64(out.succeeded) / out.duration.Seconds())
+		res.ThroughputPerS = round3(float64(out.Succeeded) / out.Duration.Seconds())
 	}
-	res.EffectLatency = s.effectLatency.quantiles()
-	now := s.count.copy()
-	res.Retries = now.Retries - base.Retries
-	res.Redeliveries = now.Redeliveries - base.Redeliveries
-	res.OrphanedUsers = now.Orphaned - base.Orphaned
-	res.TrimmedPending = now.Trimmed - base.Trimmed
-	res.Crashes = now.Crashes - base.Crashes
-	res.MaxConsumerLag = s.maxLag.Load()
+	tally := live.tally
+	res.EffectLatency = tally.effectLatency.Quantiles()
+	res.Retries, res.Redeliveries, res.Crashes = tally.retries.Load(), tally.redeliveries.Load(), tally.crashes.Load()
+	res.MaxConsumerLag, res.MaxPending = tally.maxLag.Load(), tally.maxPending.Load()
+	res.PausedS = map[string]float64{}
+	for name, d := range s.pausedTimes() {
+		res.PausedS[name] = round3((d - pausedBefore[name]).Seconds())
+	}
 
 	auditCtx, cancelAudit := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancelAudit()
-	after, err := s.Totals(auditCtx)
-	if err != nil {
+	if err := s.audit(auditCtx, &res); err != nil {
 		return res, err
 	}
-	res.EmailsSent = after.EmailsSent - before.EmailsSent
-	res.EmailDuplicates = after.EmailDuplicates - before.EmailDuplicates
-	res.AnalyticsEvents = after.AnalyticsEvents - before.AnalyticsEvents
-	res.Lost = max(after.Lost-before.Lost, 0)
-	if st, err := s.store.streamState(auditCtx); err == nil {
-		res.DLQSize = st.Dead
-	}
-	s.histMu.Lock()
-	s.history = append(s.history, res)
-	if len(s.history) > s.opt.History {
-		s.history = s.history[len(s.history)-s.opt.History:]
-	}
-	s.histMu.Unlock()
+	s.runs.remember(res, s.opt.History)
 	return res, nil
+}
+
+// audit fills in the figures Redis records for the run.
+func (s *Sandbox) audit(ctx context.Context, res *Result) error {
+	a, err := s.store.AuditRun(ctx, res.Run, Groups, Groups)
+	if err != nil {
+		return err
+	}
+	email := a.Effects[ServiceEmail]
+	res.EmailsSent, res.EmailDuplicates, res.EmailsForFailedSignups = email.Users, email.Duplicates, email.ForFailed
+	res.AnalyticsEvents = a.Effects[ServiceAnalytics].Users
+	res.DeadLettered, res.Poison, res.InFlight, res.Lost, res.OrphanedUsers = a.DeadLettered, a.Poison, a.InFlight, a.Lost, a.Orphaned
+	st, err := s.store.ReadState(ctx, Groups)
+	if err != nil {
+		return err
+	}
+	res.DLQTotal = st.Dead
+	return nil
+}
+
+// recoverServices brings downed or hanging services back.
+func (s *Sandbox) recoverServices() {
+	_, err := s.Update(func(st *Settings) {
+		st.Email.Down, st.Email.Hang = false, false
+		st.Analytics.Down, st.Analytics.Hang = false, false
+	})
+	if err != nil {
+		s.log.Warn("recover services", "err", err)
+	}
+}
+
+func (s *Sandbox) pausedTimes() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for name, g := range s.groups {
+		out[name] = g.paused.elapsed()
+	}
+	return out
 }
 
 // History returns the kept run results, oldest first.
 func (s *Sandbox) History() []Result {
-	s.histMu.Lock()
-	defer s.histMu.Unlock()
-	return append([]Result(nil), s.history...)
+	s.runs.histMu.Lock()
+	defer s.runs.histMu.Unlock()
+	return append([]Result(nil), s.runs.history...)
 }
 
 // loading reports whether a load is in flight; a lab doing work is never idle.
-func (s *Sandbox) loading() bool { return s.progress.Load() != nil }
-
-// liveRun is the progress of the load in flight, read by Snapshot.
-type liveRun struct {
-	started time.Time
-	target  int
-	sent    atomic.Int64
-	phase   atomic.Value // string
-}
-
-func (l *liveRun) progress() *RunProgress {
-	return &RunProgress{Started: l.started, Target: l.target, Sent: l.sent.Load(), Phase: l.phase.Load().(string)}
-}
+func (s *Sandbox) loading() bool { return s.runs.live() != nil }
 
 // sample watches the stream while a load runs: it records the largest lag
-// and trims what every group has finished with.
+// and pending counts and trims what every group has finished with.
 func (s *Sandbox) sample(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -183,78 +231,34 @@ func (s *Sandbox) sample(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		st, err := s.stats(ctx, false)
+		st, err := s.streamStats(ctx, false)
 		if err != nil {
 			continue
 		}
 		if time.Since(lastTrim) >= time.Second {
 			lastTrim = time.Now()
-			if _, err := s.store.trim(ctx, st.Groups); err != nil && ctx.Err() == nil {
+			if _, err := s.store.Trim(ctx, st.Groups); err != nil && ctx.Err() == nil {
 				s.log.Warn("trim stream", "err", err)
 			}
 		}
 	}
 }
 
-// stats reads the stream state and, at most every lagEvery (or always when
-// fresh is set), counts the lag of groups that are behind; in between it
-// reuses the last count. Counting costs in proportion to the lag, so this
-// keeps a 4-per-second snapshot poll cheap whatever the backlog.
-func (s *Sandbox) stats(ctx context.Context, fresh bool) (StreamState, error) {
-	st, err := s.store.streamState(ctx)
-	if err != nil {
-		return st, err
-	}
-	s.lagMu.Lock()
-	defer s.lagMu.Unlock()
-	if fresh || time.Since(s.lagAt) >= s.lagEvery {
-		start := time.Now()
-		if err := s.store.countLag(ctx, &st); err != nil {
-			return st, err
-		}
-		cost := time.Since(start)
-		s.lagAt = time.Now()
-		s.lagEvery = max(250*time.Millisecond, 5*cost) // at most a fifth of the time
-		s.lagLast = map[string]int64{}
-		for _, g := range st.Groups {
-			s.lagLast[g.Name] = g.Lag
-			if g.Lag > s.maxLag.Load() {
-				s.maxLag.Store(g.Lag)
-			}
-		}
-		return st, nil
-	}
-	for i, g := range st.Groups {
-		if st.behind(g) {
-			st.Groups[i].Lag = max(s.lagLast[g.Name], 1)
-		}
-	}
-	return st, nil
-}
-
-// Drain waits until every group has nothing pending and nothing undelivered,
+// Drain waits until every group has nothing pending and nothing
+// undelivered and the services have finished every request they were given,
 // or until timeout.
 func (s *Sandbox) Drain(ctx context.Context, timeout time.Duration) error {
-	return s.drain(ctx, timeout)
+	return s.drainUntil(ctx, time.Now().Add(timeout), true)
 }
 
-func (s *Sandbox) drain(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func (s *Sandbox) drainUntil(ctx context.Context, deadline time.Time, streamWork bool) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
 	for {
-		st, err := s.store.streamState(ctx) // no lag count needed: "behind" is O(1)
-		if err == nil && len(st.Groups) > 0 {
-			idle := true
-			for _, g := range st.Groups {
-				if g.Pending > 0 || st.behind(g) {
-					idle = false
-				}
-			}
-			if idle {
-				return nil
-			}
+		if s.email.InFlight() == 0 && s.analytics.InFlight() == 0 && (!streamWork || s.streamIdle(ctx)) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -264,46 +268,149 @@ func (s *Sandbox) drain(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// Trace sends one signup through the API and follows it until both effects
-// happened (or wait ran out): request, storage, publish, each consumer's
-// delivery, calls, retries and acks, in order.
-func (s *Sandbox) Trace(ctx context.Context, email, name string, wait time.Duration) (Trace, error) {
-	if s.api == nil {
-		return Trace{}, fmt.Errorf("trace a signup: this sandbox is a worker without a signup API")
+// streamIdle reports whether every group has nothing pending and nothing
+// undelivered; it needs no lag count ("behind" is one comparison).
+func (s *Sandbox) streamIdle(ctx context.Context) bool {
+	st, err := s.store.ReadState(ctx, Groups)
+	if err != nil || len(st.Groups) == 0 {
+		return false
 	}
-	if err := checkDuration("wait", wait, 0, time.Minute); err != nil {
-		return Trace{}, err
-	}
-	tp := newTraceParent()
-	s.trace.begin(tp)
-	tr := Trace{TraceParent: tp}
-	body, _ := json.Marshal(signupBody{Email: email, Name: name})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.SignupURL(), bytes.NewReader(body))
-	if err != nil {
-		s.trace.end(tp)
-		return tr, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("traceparent", tp)
-	resp, err := s.httpc.Do(req)
-	if err != nil {
-		s.trace.end(tp)
-		return tr, fmt.Errorf("trace a signup: %w", err)
-	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	tr.Status = resp.StatusCode
-	json.Unmarshal(raw, &tr.Reply)
-	if resp.StatusCode/100 == 2 {
-		deadline := time.Now().Add(wait)
-		for !s.trace.complete(tp) && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
+	for _, g := range st.Groups {
+		if g.Pending > 0 || st.Behind(g) {
+			return false
 		}
 	}
-	tr.Complete = s.trace.complete(tp)
-	tr.Steps = s.trace.end(tp)
-	if resp.StatusCode == http.StatusBadRequest {
-		return tr, &FieldError{Field: tr.Reply.Field, Reason: tr.Reply.Error}
-	}
-	return tr, nil
+	return true
 }
+
+// runs is a sandbox's bookkeeping of loads: one at a time, the one in
+// progress, the tallies of runs whose events consumers may still handle, and
+// the history.
+type runs struct {
+	mu     sync.Mutex // held while a load runs
+	closed bool       // guarded by mu
+	cur    atomic.Pointer[liveRun]
+
+	// Live latency histograms for the page, restarted by each run.
+	signupLatency, effectLatency load.Histogram
+
+	tallyMu sync.RWMutex
+	tallies map[string]*runTally
+
+	histMu  sync.Mutex
+	history []Result
+}
+
+// liveRun is the progress of the load in flight.
+type liveRun struct {
+	started time.Time
+	target  int
+	sent    atomic.Int64
+	phase   atomic.Value // string
+	tally   *runTally
+}
+
+// runTally counts what this process's consumers did for one run's events.
+type runTally struct {
+	retries, redeliveries, crashes atomic.Int64
+	maxLag, maxPending             atomic.Int64
+	effectLatency                  load.Histogram
+}
+
+// discard absorbs the counts of events that belong to no run in progress.
+var discard = &runTally{}
+
+func (r *runs) start(res Result) *liveRun {
+	l := &liveRun{started: res.Started, target: res.Load.Signups, tally: &runTally{}}
+	l.phase.Store("load")
+	r.tallyMu.Lock()
+	if r.tallies == nil {
+		r.tallies = map[string]*runTally{}
+	}
+	r.tallies[res.Run] = l.tally
+	r.tallyMu.Unlock()
+	r.signupLatency.Reset()
+	r.effectLatency.Reset()
+	r.cur.Store(l)
+	return l
+}
+
+func (r *runs) finish(run string) {
+	r.cur.Store(nil)
+	r.tallyMu.Lock()
+	delete(r.tallies, run)
+	r.tallyMu.Unlock()
+}
+
+// tally returns run's tally, or one that counts into the void.
+func (r *runs) tally(run string) *runTally {
+	r.tallyMu.RLock()
+	defer r.tallyMu.RUnlock()
+	if t := r.tallies[run]; t != nil {
+		return t
+	}
+	return discard
+}
+
+// observeStream notes the stream's lag and pending counts for the run in
+// progress.
+func (r *runs) observeStream(st stream.State) {
+	l := r.cur.Load()
+	if l == nil {
+		return
+	}
+	for _, g := range st.Groups {
+		raise(&l.tally.maxLag, g.Lag)
+		raise(&l.tally.maxPending, g.Pending)
+	}
+}
+
+func raise(v *atomic.Int64, to int64) {
+	for {
+		old := v.Load()
+		if to <= old || v.CompareAndSwap(old, to) {
+			return
+		}
+	}
+}
+
+func (r *runs) live() *RunProgress {
+	l := r.cur.Load()
+	if l == nil {
+		return nil
+	}
+	return &RunProgress{Started: l.started, Target: l.target, Sent: l.sent.Load(), Phase: l.phase.Load().(string)}
+}
+
+func (r *runs) remember(res Result, keep int) {
+	r.histMu.Lock()
+	defer r.histMu.Unlock()
+	r.history = append(r.history, res)
+	if len(r.history) > keep {
+		r.history = r.history[len(r.history)-keep:]
+	}
+}
+
+// close waits for a load in progress to end and refuses new ones.
+func (r *runs) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// orDefault returns d, or otherwise when d is zero.
+func orDefault(d, otherwise time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return otherwise
+}
+
+func round3(v float64) float64 { return load.Round3(v) }

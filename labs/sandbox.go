@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/crossroads-learn/crossroads/labs/load"
+	"github.com/crossroads-learn/crossroads/labs/service"
+	"github.com/crossroads-learn/crossroads/labs/stream"
 )
 
 // Options configure a sandbox; the zero value is ready to use.
@@ -36,7 +39,11 @@ type Options struct {
 	// Breaker tunes the sync-mode circuit breakers (default: open after 5
 	// failures in a row, try again after 1 s).
 	Breaker BreakerPolicy
-	// BatchSize is the COUNT of each XREADGROUP and XAUTOCLAIM (default 10).
+	// GroupBreaker tunes when a consumer group pauses (default: after 5
+	// failed attempts in a row) and how often a paused group probes its
+	// service (default every second).
+	GroupBreaker BreakerPolicy
+	// BatchSize is the most messages a consumer takes at once (default 10).
 	BatchSize int
 	// Block is how long XREADGROUP waits for new entries (default 200 ms);
 	// it also bounds how long a graceful stop can take.
@@ -46,52 +53,37 @@ type Options struct {
 }
 
 // Sandbox is one learner's (or one command's) copy of the signup system: a
-// signup API, email and analytics services and consumers, all sharing the
-// Redis keys cr:{id}:... Its settings change live; Close stops everything.
+// signup API, email and analytics services and their consumer groups, all
+// sharing the Redis keys cr:{id}:... Its settings change live; Close stops
+// everything it started.
 type Sandbox struct {
 	id       string
 	instance string // tells this process's consumers apart from others'
 	opt      Options
 	log      *slog.Logger
 	rc       *redis.Client
-	store    *store
+	store    *stream.Store
 	settings atomic.Pointer[Settings]
 	setMu    sync.Mutex // serialises settings changes
 
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	count         counters
-	metrics       *promMetrics
-	trace         *tracer
-	signupLatency histogram
-	effectLatency histogram
+	count   counters
+	metrics *promMetrics
+	trace   *tracer
+	runs    runs
+	stats   statsCache
 
-	httpc     *http.Client
-	email     *service
-	analytics *service
-	api       *signupAPI
-	apiSrv    *http.Server
-	apiCancel context.CancelFunc // cancels the contexts of signups in flight
-	apiURL    string
+	client    *service.Client
+	email     *service.Service
+	analytics *service.Service
+	api       *apiServer // nil for a worker
 	groups    map[string]*group
-
-	runMu    sync.Mutex
-	closed   bool // guarded by runMu
-	progress atomic.Pointer[liveRun]
-	histMu   sync.Mutex
-	history  []Result
-	maxLag   atomic.Int64
-
-	lagMu    sync.Mutex // guards the throttled lag count
-	lagAt    time.Time
-	lagEvery time.Duration
-	lagLast  map[string]int64
 
 	counted   bool // included in the sandboxes gauge
 	closeOnce sync.Once
 	closeErr  error
-	bg        sync.WaitGroup
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -134,12 +126,8 @@ func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox
 	if opt.History <= 0 {
 		opt.History = 20
 	}
-	if opt.Breaker.Failures == 0 {
-		opt.Breaker.Failures = 5
-	}
-	if opt.Breaker.Cooldown <= 0 {
-		opt.Breaker.Cooldown = time.Second
-	}
+	opt.Breaker = opt.Breaker.withDefaults()
+	opt.GroupBreaker = opt.GroupBreaker.withDefaults()
 	metrics, err := newPromMetrics(opt.Registerer)
 	if err != nil {
 		return nil, err
@@ -153,10 +141,10 @@ func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox
 	}
 	s := &Sandbox{
 		id: id, instance: newID("")[:8], opt: opt, log: opt.Logger.With("sandbox", id),
-		rc: redis.NewClient(&ro), metrics: metrics, trace: newTracer(), httpc: newHTTPClient(),
+		rc: redis.NewClient(&ro), metrics: metrics, trace: newTracer(), client: service.NewClient(),
 		groups: map[string]*group{},
 	}
-	s.store = &store{c: s.rc, id: id}
+	s.store = stream.New(s.rc, id)
 	s.settings.Store(&settings)
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	if err := s.start(settings); err != nil {
@@ -171,86 +159,108 @@ func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox
 func (s *Sandbox) start(settings Settings) error {
 	initCtx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	if err := s.store.ensureGroups(initCtx, Groups...); err != nil {
+	if err := s.store.EnsureGroups(initCtx, Groups...); err != nil {
 		return err
 	}
 	var err error
-	if s.email, err = startService(ServiceEmail, s.store, s.Settings, s.observe, s.log); err != nil {
+	if s.email, err = s.startService(ServiceEmail); err != nil {
 		return err
 	}
-	if s.analytics, err = startService(ServiceAnalytics, s.store, s.Settings, s.observe, s.log); err != nil {
+	if s.analytics, err = s.startService(ServiceAnalytics); err != nil {
 		return err
 	}
-	onBreaker := func(name string, to gobreaker.State) {
-		s.log.Info("circuit breaker", "service", name, "state", to.String())
-	}
-	email := newDownstream(ServiceEmail, s.email.url(), s.httpc, s.opt.Breaker, onBreaker)
-	analytics := newDownstream(ServiceAnalytics, s.analytics.url(), s.httpc, s.opt.Breaker, onBreaker)
 	if !s.opt.Worker {
-		s.api = &signupAPI{store: s.store, email: email, analytics: analytics, settings: s.Settings, count: &s.count, metrics: s.metrics, trace: s.trace}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("start signup API: %w", err)
+		onChange := func(name string) func(_, to gobreaker.State) {
+			return func(_, to gobreaker.State) { s.log.Info("circuit breaker", "service", name, "state", to.String()) }
 		}
-		s.apiURL = "http://" + ln.Addr().String()
-		apiCtx, apiCancel := context.WithCancel(context.WithoutCancel(s.ctx))
-		s.apiCancel = apiCancel
-		s.apiSrv = &http.Server{
-			Handler:           http.HandlerFunc(s.serveAPI),
-			ReadHeaderTimeout: 5 * time.Second,
-			BaseContext:       func(net.Listener) context.Context { return apiCtx },
+		api := &signupAPI{store: s.store, settings: s.Settings, count: &s.count, latency: &s.runs.signupLatency, metrics: s.metrics, trace: s.trace,
+			email:     newDownstream(ServiceEmail, s.email.URL(), s.client, s.opt.Breaker, onChange(ServiceEmail)),
+			analytics: newDownstream(ServiceAnalytics, s.analytics.URL(), s.client, s.opt.Breaker, onChange(ServiceAnalytics))}
+		if s.api, err = startAPI(s.ctx, api, s.log); err != nil {
+			return err
 		}
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			if err := s.apiSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Warn("signup API stopped", "err", err)
-			}
-		}()
 	}
-	s.groups[ServiceEmail] = &group{name: ServiceEmail, sb: s, down: email, alive: map[string]*consumer{}}
-	s.groups[ServiceAnalytics] = &group{name: ServiceAnalytics, sb: s, down: analytics, alive: map[string]*consumer{}}
+	s.groups[ServiceEmail] = newGroup(s, ServiceEmail, s.email.URL())
+	s.groups[ServiceAnalytics] = newGroup(s, ServiceAnalytics, s.analytics.URL())
 	s.setMu.Lock()
 	defer s.setMu.Unlock()
 	return s.applyLocked(settings)
 }
 
-func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	s.api.ServeHTTP(w, r)
-	s.signupLatency.record(time.Since(start))
+func (s *Sandbox) startService(name string) (*service.Service, error) {
+	return service.Start(service.Config{
+		Name: name, Ledger: s.store, Log: s.log, Observe: s.observe,
+		Faults:     func() Faults { return s.Settings().faults(name) },
+		Idempotent: func() bool { return s.Settings().Idempotency },
+	})
+}
+
+// apiServer serves the signup API on loopback.
+type apiServer struct {
+	*signupAPI
+	srv    *http.Server
+	url    string
+	cancel context.CancelFunc // cancels the contexts of signups in flight
+	done   chan struct{}
+}
+
+func startAPI(ctx context.Context, api *signupAPI, log *slog.Logger) (*apiServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start signup API: %w", err)
+	}
+	a := &apiServer{signupAPI: api, url: "http://" + ln.Addr().String() + "/signups", done: make(chan struct{})}
+	apiCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.srv = &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return apiCtx }}
+	go func() {
+		defer close(a.done)
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("signup API stopped", "err", err)
+		}
+	}()
+	return a, nil
+}
+
+func (a *apiServer) stop() {
+	a.cancel()
+	service.StopServer(a.srv)
+	<-a.done
 }
 
 // observe is told of every effect a service applied (count is the user's
 // total; -1 means the idempotency key made it a no-op).
-func (s *Sandbox) observe(service string, req effectRequest, count int64, traceparent string) {
+func (s *Sandbox) observe(svc string, req service.Request, count int64, traceparent string) {
+	where := svc + " service"
 	switch {
 	case count == -1:
 		s.count.deduplicated.Add(1)
-		s.trace.add(traceparent, service+" service", "idempotency key seen before: nothing done")
+		s.trace.add(traceparent, where, "idempotency key seen before: nothing done")
 		return
-	case count > 1 && service == ServiceEmail:
+	case count > 1 && svc == ServiceEmail:
 		s.count.emailDuplicates.Add(1)
-		s.trace.add(traceparent, service+" service", "DUPLICATE welcome email sent")
+		s.trace.add(traceparent, where, "DUPLICATE welcome email sent")
 		return
 	case count > 1:
-		s.trace.add(traceparent, service+" service", "signup tracked again")
+		s.trace.add(traceparent, where, "signup tracked again")
 		return
 	}
-	if service == ServiceEmail {
+	if svc == ServiceEmail {
 		s.count.emailsSent.Add(1)
-		s.trace.add(traceparent, service+" service", "welcome email sent")
+		s.trace.add(traceparent, where, "welcome email sent")
 	} else {
 		s.count.analyticsEvents.Add(1)
-		s.trace.add(traceparent, service+" service", "signup tracked")
+		s.trace.add(traceparent, where, "signup tracked")
 	}
-	s.trace.effect(traceparent, service)
-	if !req.RequestedAt.IsZero() {
-		d := time.Since(req.RequestedAt)
-		s.metrics.effectTime.WithLabelValues(service).Observe(d.Seconds())
-		if service == ServiceEmail {
-			s.effectLatency.record(d)
-		}
+	s.trace.effect(traceparent, svc)
+	if req.RequestedAt.IsZero() {
+		return
+	}
+	d := time.Since(req.RequestedAt)
+	s.metrics.effectTime.WithLabelValues(svc).Observe(d.Seconds())
+	if svc == ServiceEmail {
+		s.runs.effectLatency.Record(d)
+		s.runs.tally(req.Run).effectLatency.Record(d)
 	}
 }
 
@@ -264,18 +274,18 @@ func (s *Sandbox) ID() string { return s.id }
 // SignupURL is the signup API's endpoint (POST JSON {email, name}); "" for a
 // worker.
 func (s *Sandbox) SignupURL() string {
-	if s.apiURL == "" {
+	if s.api == nil {
 		return ""
 	}
-	return s.apiURL + "/signups"
+	return s.api.url
 }
 
 // Settings returns the settings in force.
 func (s *Sandbox) Settings() Settings { return *s.settings.Load() }
 
 // Apply validates and puts new settings in force at once: faults, mode,
-// timeout, breaker, consumers per group, crash rate, idempotency. An invalid
-// value is refused with a *FieldError and nothing changes.
+// timeout, breaker, consumers per group, crash rate, idempotency, retry
+// budget. An invalid value is refused with a *FieldError and nothing changes.
 func (s *Sandbox) Apply(next Settings) error {
 	s.setMu.Lock()
 	defer s.setMu.Unlock()
@@ -303,10 +313,10 @@ func (s *Sandbox) applyLocked(next Settings) error {
 		return ErrClosed
 	}
 	s.settings.Store(&next)
-	if err := s.email.setDown(next.Email.Down); err != nil {
+	if err := s.email.SetDown(next.Email.Down); err != nil {
 		return err
 	}
-	if err := s.analytics.setDown(next.Analytics.Down); err != nil {
+	if err := s.analytics.SetDown(next.Analytics.Down); err != nil {
 		return err
 	}
 	for name, g := range s.groups {
@@ -315,9 +325,9 @@ func (s *Sandbox) applyLocked(next Settings) error {
 	return nil
 }
 
-// Close stops the load, the consumers (gracefully: each finishes and acks the
-// message in hand), the services and the API, and deletes the keys when
-// Options.DeleteOnClose is set. It is safe to call more than once.
+// Close stops the load, the consumers (gracefully: each finishes the message
+// in hand and hands back the rest), the services and the API, and deletes the
+// keys when Options.DeleteOnClose is set. It is safe to call more than once.
 func (s *Sandbox) Close() error {
 	s.closeOnce.Do(func() {
 		for _, g := range s.groups {
@@ -326,27 +336,23 @@ func (s *Sandbox) Close() error {
 		// Our own client's idle keep-alive connections would count as
 		// unfinished for a graceful shutdown; close them first, then stop the
 		// servers and wait for requests in flight.
-		s.httpc.CloseIdleConnections()
-		if s.apiSrv != nil {
-			s.apiCancel()
-			stopServer(s.apiSrv)
+		s.client.CloseIdleConnections()
+		if s.api != nil {
+			s.api.stop()
 		}
-		s.httpc.CloseIdleConnections()
+		s.client.CloseIdleConnections()
 		if s.email != nil {
-			s.email.close()
+			s.email.Close()
 		}
 		if s.analytics != nil {
-			s.analytics.close()
+			s.analytics.Close()
 		}
 		s.cancel()
-		s.runMu.Lock() // wait for a running load to notice, and refuse new ones
-		s.closed = true
-		s.runMu.Unlock()
-		s.bg.Wait()
-		s.httpc.CloseIdleConnections()
+		s.runs.close() // waits for a running load to notice, and refuses new ones
+		s.client.CloseIdleConnections()
 		if s.opt.DeleteOnClose {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := s.store.deleteAll(ctx); err != nil {
+			if err := s.store.DeleteAll(ctx); err != nil {
 				s.closeErr = fmt.Errorf("delete sandbox keys: %w", err)
 			}
 			cancel()
@@ -359,115 +365,11 @@ func (s *Sandbox) Close() error {
 	return s.closeErr
 }
 
-// GroupState is a consumer group as a snapshot shows it.
-type GroupState struct {
-	GroupStats
-	// ConsumersHere run in this process (the rest belong to workers).
-	ConsumersHere int `json:"consumers_here"`
-}
-
-// Snapshot is the state of a sandbox at one moment, cheap enough to poll a
-// few times a second: in-process counters plus one pipelined Redis read.
-type Snapshot struct {
-	ID       string    `json:"id"`
-	At       time.Time `json:"at"`
-	Settings Settings  `json:"settings"`
-	Counters Counters  `json:"counters"`
-	// StreamLength is XLEN of the event stream (after retention trimming).
-	StreamLength int64        `json:"stream_length"`
-	DeadLetters  int64        `json:"dead_letters"`
-	Groups       []GroupState `json:"groups"`
-	// Breakers is the state of each sync circuit breaker (closed, open,
-	// half-open).
-	Breakers      map[string]string `json:"breakers"`
-	SignupLatency Quantiles         `json:"signup_latency_ms"`
-	EffectLatency Quantiles         `json:"effect_latency_ms"`
-	// Run is the load in progress, or nil.
-	Run *RunProgress `json:"run,omitempty"`
-}
-
-// Snapshot reads the current state.
-func (s *Sandbox) Snapshot(ctx context.Context) (Snapshot, error) {
-	if s.ctx.Err() != nil {
-		return Snapshot{}, ErrClosed
-	}
-	snap := Snapshot{
-		ID: s.id, At: time.Now().UTC(), Settings: s.Settings(), Counters: s.count.copy(),
-		SignupLatency: s.signupLatency.quantiles(), EffectLatency: s.effectLatency.quantiles(),
-		Breakers: map[string]string{},
-	}
-	if s.api != nil {
-		snap.Breakers[ServiceEmail] = s.api.email.breaker.State().String()
-		snap.Breakers[ServiceAnalytics] = s.api.analytics.breaker.State().String()
-	}
-	if p := s.progress.Load(); p != nil {
-		snap.Run = p.progress()
-	}
-	st, err := s.stats(ctx, false)
-	if err != nil {
-		return snap, err
-	}
-	snap.StreamLength, snap.DeadLetters = st.Length, st.Dead
-	for _, g := range st.Groups {
-		gs := GroupState{GroupStats: g}
-		if local := s.groups[g.Name]; local != nil {
-			gs.ConsumersHere = local.size()
-		}
-		snap.Groups = append(snap.Groups, gs)
-	}
-	return snap, nil
-}
-
-// DeadLetter is a message a group gave up on.
-type DeadLetter struct {
-	ID      string    `json:"id"`
-	Group   string    `json:"group"`
-	EntryID string    `json:"entry_id"`
-	EventID string    `json:"event_id"`
-	Reason  string    `json:"reason"`
-	Payload string    `json:"payload"`
-	At      time.Time `json:"at"`
-	// Deliveries is how often the message was delivered before it was
-	// dead-lettered (1 for a poison message, parked at first sight).
-	Deliveries int64 `json:"deliveries"`
-}
-
-func deadLetterFrom(m redis.XMessage) DeadLetter {
-	str := func(k string) string { v, _ := m.Values[k].(string); return v }
-	var at time.Time
-	var ms int64
-	if _, err := fmt.Sscan(str("at"), &ms); err == nil {
-		at = time.UnixMilli(ms).UTC()
-	}
-	deliveries := int64(1)
-	if n, err := strconv.ParseInt(str("deliveries"), 10, 64); err == nil && n > 0 {
-		deliveries = n
-	}
-	return DeadLetter{ID: m.ID, Group: str("group"), EntryID: str("entry"), EventID: str("event_id"), Reason: str("reason"), Payload: str("payload"), At: at, Deliveries: deliveries}
-}
-
-// DeadLetters lists up to limit dead letters, newest first (limit 1..1000).
-func (s *Sandbox) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
-	if limit < 1 || limit > 1000 {
-		return nil, fieldErr("limit", "%d is not between 1 and 1000", limit)
-	}
-	return s.store.deadLetters(ctx, limit)
-}
-
-// Replay puts a dead letter back on the stream for its group only. Replaying
-// the same letter twice gives ErrNotFound the second time; a replayed event
-// the group already finished is skipped by its idempotency record.
-func (s *Sandbox) Replay(ctx context.Context, deadID string) (DeadLetter, error) {
-	if !streamIDPattern.MatchString(deadID) {
-		return DeadLetter{}, fieldErr("id", "%q is not a stream entry id", deadID)
-	}
-	return s.store.replay(ctx, deadID)
-}
-
-var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
-
 // Totals audits the sandbox's Redis records: users, effects, duplicates and
-// lost events, across every process that works on it.
-func (s *Sandbox) Totals(ctx context.Context) (Totals, error) {
-	return s.store.totals(ctx, Groups)
+// unfinished events, across every process and run that worked on it.
+func (s *Sandbox) Totals(ctx context.Context) (stream.Totals, error) {
+	return s.store.Totals(ctx, ServiceEmail, ServiceAnalytics)
 }
+
+// Quantiles are latencies in milliseconds.
+type Quantiles = load.Quantiles

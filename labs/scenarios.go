@@ -1,6 +1,7 @@
 package labs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -136,7 +137,7 @@ func (sc *Scenario) check(base Settings) error {
 		}
 	}
 	for _, f := range sc.Show {
-		if _, ok := ResultFigure(Result{}, f); !ok {
+		if _, ok := ResultFigure(Result{PausedS: map[string]float64{ServiceEmail: 0, ServiceAnalytics: 0}}, f); !ok {
 			return fmt.Errorf("show: unknown result field %q", f)
 		}
 	}
@@ -152,16 +153,7 @@ func (sc *Scenario) Plan(base Settings) ([]PlannedRun, error) {
 		var load LoadSpec
 		p := PlannedRun{Label: r.Label}
 		for k, v := range r.Settings {
-			val := fmt.Sprint(v)
-			if k == "poison" {
-				n, err := strconv.Atoi(val)
-				if err != nil || n < 0 || n > MaxPoison {
-					return nil, fmt.Errorf("run %d: poison: %q is not between 0 and %d", i+1, val, MaxPoison)
-				}
-				p.Poison = n
-				continue
-			}
-			if err := SetValue(&settings, &load, k, val); err != nil {
+			if err := SetValue(&settings, &load, k, fmt.Sprint(v)); err != nil {
 				return nil, fmt.Errorf("run %d: %w", i+1, err)
 			}
 		}
@@ -295,12 +287,16 @@ var fields = map[string]field{
 	"analytics_consumers":  {kind: "int", ptr: func(s *Settings, _ *LoadSpec) any { return &s.AnalyticsConsumers }},
 	"max_deliveries":       {kind: "int", ptr: func(s *Settings, _ *LoadSpec) any { return &s.MaxDeliveries }},
 	"retry_after":          {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.RetryAfter }},
+	"retry_max_backoff":    {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.RetryMaxBackoff }},
+	"max_retry_age":        {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.MaxRetryAge }},
+	"lease":                {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Lease }},
 	"signups":              {kind: "int", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Signups }},
 	"concurrency":          {kind: "int", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Concurrency }},
 	"rate":                 {kind: "float", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Rate }},
 	"duration":             {kind: "duration", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Duration }},
 	"recover_after":        {kind: "duration", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.RecoverAfter }},
 	"drain_timeout":        {kind: "duration", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.DrainTimeout }},
+	"poison":               {kind: "int", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Poison }},
 }
 
 // SetValue sets one setting or load value from text, by its name (the
@@ -425,61 +421,33 @@ func parseNumber(name, v string) (float64, bool) {
 }
 
 // ResultFigure reads one figure of a result by its --json name, dotted for
-// quantiles ("latency_ms.p50").
+// nested figures ("latency_ms.p50", "paused_s.email").
 func ResultFigure(r Result, name string) (float64, bool) {
-	q := func(qs Quantiles, part string) (float64, bool) {
-		switch part {
-		case "p50":
-			return qs.P50, true
-		case "p95":
-			return qs.P95, true
-		case "p99":
-			return qs.P99, true
-		case "max":
-			return qs.Max, true
-		}
+	raw, err := json.Marshal(r)
+	if err != nil {
 		return 0, false
 	}
-	if base, part, ok := strings.Cut(name, "."); ok {
-		switch base {
-		case "latency_ms":
-			return q(r.Latency, part)
-		case "effect_latency_ms":
-			return q(r.EffectLatency, part)
-		}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
 		return 0, false
 	}
-	switch name {
-	case "signups_attempted":
-		return float64(r.SignupsAttempted), true
-	case "signups_succeeded":
-		return float64(r.SignupsSucceeded), true
-	case "signups_failed":
-		return float64(r.SignupsFailed), true
-	case "throughput_per_s":
-		return r.ThroughputPerS, true
-	case "duration_s":
-		return r.DurationS, true
-	case "emails_sent":
-		return float64(r.EmailsSent), true
-	case "email_duplicates":
-		return float64(r.EmailDuplicates), true
-	case "analytics_events":
-		return float64(r.AnalyticsEvents), true
-	case "retries":
-		return float64(r.Retries), true
-	case "redeliveries":
-		return float64(r.Redeliveries), true
-	case "dlq_size":
-		return float64(r.DLQSize), true
-	case "max_consumer_lag":
-		return float64(r.MaxConsumerLag), true
-	case "lost":
-		return float64(r.Lost), true
-	case "orphaned_users":
-		return float64(r.OrphanedUsers), true
-	case "consumer_crashes":
-		return float64(r.Crashes), true
+	for _, part := range strings.Split(name, ".") {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return 0, false
+		}
+		if v, ok = obj[part]; !ok {
+			return 0, false
+		}
+	}
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case bool:
+		if n {
+			return 1, true
+		}
+		return 0, true
 	}
 	return 0, false
 }

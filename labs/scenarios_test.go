@@ -51,7 +51,7 @@ func TestScenarioPlanAppliesSettingsOverBase(t *testing.T) {
 	poison := scs[6]
 	plan, err = poison.Plan(base)
 	require.NoError(t, err)
-	assert.Equal(t, 1, plan[0].Poison)
+	assert.Equal(t, 1, plan[0].Load.Poison)
 	plan, err = scs[5].Plan(base)
 	require.NoError(t, err)
 	assert.False(t, plan[0].Settings.Idempotency, "no_idempotency turns idempotency off")

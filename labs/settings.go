@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/crossroads-learn/crossroads/labs/service"
+	"github.com/crossroads-learn/crossroads/labs/stream"
 )
 
 // Mode is how the signup API reaches the email and analytics services.
@@ -20,7 +23,7 @@ const (
 type Publish string
 
 const (
-	// PublishOutbox writes both in one MULTI/EXEC.
+	// PublishOutbox writes both in one atomic script.
 	PublishOutbox Publish = "outbox"
 	// PublishNaive writes the user, then publishes in a second call.
 	PublishNaive Publish = "naive"
@@ -42,23 +45,20 @@ const (
 	MaxConcurrency = 1_000
 	MaxDuration    = 10 * time.Minute
 	MaxRate        = 10_000 // signups per second, open loop
+	MinRate        = 0.1
 	MaxLatency     = 30 * time.Second
 	MaxTimeout     = 30 * time.Second
 	MaxConsumers   = 64
 	MaxDeliveries  = 100
+	MaxRetryAge    = 24 * time.Hour
+	MinLease       = 100 * time.Millisecond
 )
 
 // Faults are the live fault settings of one downstream service.
-type Faults struct {
-	// Latency is added to every request; Jitter adds up to that much more.
-	Latency time.Duration `json:"latency"`
-	Jitter  time.Duration `json:"jitter"`
-	// ErrorRate is the share of requests answered with an error (0..1).
-	ErrorRate float64 `json:"error_rate"`
-	// Down refuses connections; Hang accepts and never answers.
-	Down bool `json:"down"`
-	Hang bool `json:"hang"`
-}
+type Faults = service.Faults
+
+// EventSignedUp is the type of the one fact the lab publishes.
+const EventSignedUp = stream.TypeSignedUp
 
 // Settings are everything a learner can change while the lab runs.
 type Settings struct {
@@ -84,14 +84,29 @@ type Settings struct {
 	// EmailConsumers and AnalyticsConsumers run in this process for each group.
 	EmailConsumers     int `json:"email_consumers"`
 	AnalyticsConsumers int `json:"analytics_consumers"`
-	// MaxDeliveries is how often a message is tried before it is dead-lettered.
-	MaxDeliveries int `json:"max_deliveries"`
-	// RetryAfter is how long a failed message stays pending before any
-	// consumer may claim it again (XAUTOCLAIM min-idle time).
-	RetryAfter time.Duration `json:"retry_after"`
+	// RetryAfter is the base of the exponential backoff after a failed
+	// attempt; RetryMaxBackoff caps it. Each wait is drawn at random between
+	// zero and min(cap, base·2^(n-1)) ("full jitter"), so retries of many
+	// messages spread out instead of arriving together.
+	RetryAfter      time.Duration `json:"retry_after"`
+	RetryMaxBackoff time.Duration `json:"retry_max_backoff"`
+	// MaxDeliveries and MaxRetryAge are the retry budget: a message is
+	// dead-lettered when it has been delivered MaxDeliveries times, or when
+	// it still fails MaxRetryAge after its first failure. Zero switches one
+	// of them off. Deliveries to a paused group's probe and messages handed
+	// back untried do not count.
+	MaxDeliveries int           `json:"max_deliveries"`
+	MaxRetryAge   time.Duration `json:"max_retry_age"`
+	// Lease is how long a consumer's hold on a message lasts without
+	// renewal. A working consumer renews it every third of it, however slow
+	// the service; a crashed one stops, and after Lease another consumer
+	// takes its messages over.
+	Lease time.Duration `json:"lease"`
 }
 
-// DefaultSettings are a healthy system in async mode.
+// DefaultSettings are a healthy system in async mode. Their retry budget
+// carries a ten-minute outage without a dead letter: the group pauses after
+// a few failures and its probes spend nothing.
 func DefaultSettings() Settings {
 	return Settings{
 		Mode:               ModeAsync,
@@ -100,8 +115,11 @@ func DefaultSettings() Settings {
 		Publish:            PublishOutbox,
 		EmailConsumers:     2,
 		AnalyticsConsumers: 2,
-		MaxDeliveries:      8,
 		RetryAfter:         time.Second,
+		RetryMaxBackoff:    30 * time.Second,
+		MaxDeliveries:      8,
+		MaxRetryAge:        10 * time.Minute,
+		Lease:              time.Second,
 	}
 }
 
@@ -134,7 +152,8 @@ func fieldErr(field, format string, a ...any) error {
 	return &FieldError{Field: field, Reason: fmt.Sprintf(format, a...)}
 }
 
-// Validate returns a *FieldError for the first setting out of range.
+// Validate returns a *FieldError for the first setting out of range, or for
+// two settings that cannot hold together (naming both).
 func (s Settings) Validate() error {
 	switch s.Mode {
 	case ModeSync, ModeAsync:
@@ -178,10 +197,56 @@ func (s Settings) Validate() error {
 	if err := checkInt("analytics_consumers", s.AnalyticsConsumers, 0, MaxConsumers); err != nil {
 		return err
 	}
-	if err := checkInt("max_deliveries", s.MaxDeliveries, 1, MaxDeliveries); err != nil {
+	if err := checkDuration("retry_after", s.RetryAfter, time.Millisecond, time.Minute); err != nil {
 		return err
 	}
-	return checkDuration("retry_after", s.RetryAfter, time.Millisecond, time.Minute)
+	if err := checkDuration("retry_max_backoff", s.RetryMaxBackoff, time.Millisecond, MaxDuration); err != nil {
+		return err
+	}
+	if s.RetryMaxBackoff < s.RetryAfter {
+		return fieldErr("retry_max_backoff", "%v is below retry_after %v: the cap of the backoff cannot be less than its base", s.RetryMaxBackoff, s.RetryAfter)
+	}
+	if err := checkInt("max_deliveries", s.MaxDeliveries, 0, MaxDeliveries); err != nil {
+		return err
+	}
+	if err := checkDuration("max_retry_age", s.MaxRetryAge, 0, MaxRetryAge); err != nil {
+		return err
+	}
+	if s.MaxDeliveries == 0 && s.MaxRetryAge == 0 {
+		return fieldErr("max_deliveries", "0 with max_retry_age 0 would retry a failing message forever: set at least one of them")
+	}
+	if s.MaxRetryAge > 0 && s.MaxRetryAge < s.RetryAfter {
+		return fieldErr("max_retry_age", "%v is below retry_after %v: a message would give up before its first retry", s.MaxRetryAge, s.RetryAfter)
+	}
+	if err := checkDuration("lease", s.Lease, MinLease, time.Minute); err != nil {
+		return fieldErr("lease", "%v is not between %v and 1m0s: a consumer renews its lease every third of it, and renewals much faster than that cannot be trusted", s.Lease, MinLease)
+	}
+	return nil
+}
+
+// Warnings name settings that do nothing in the current mode, so a learner
+// who sets them is told rather than misled.
+func (s Settings) Warnings() []FieldError {
+	var out []FieldError
+	if s.Mode == ModeSync {
+		if s.CrashRate > 0 {
+			out = append(out, FieldError{"crash_rate", "only async consumers crash; sync mode has none"})
+		}
+		if s.Publish == PublishNaive {
+			out = append(out, FieldError{"publish", "naive publishing only happens in async mode; sync mode publishes nothing"})
+		}
+		if s.PublishErrorRate > 0 {
+			out = append(out, FieldError{"publish_error_rate", "sync mode publishes nothing, so no publish can fail"})
+		}
+	} else {
+		if s.Breaker {
+			out = append(out, FieldError{"breaker", "the breaker guards sync calls; in async mode each consumer group pauses on its own when its service keeps failing"})
+		}
+		if s.Fallback {
+			out = append(out, FieldError{"fallback", "the analytics fallback is for sync signups; async signups never wait for analytics"})
+		}
+	}
+	return out
 }
 
 func checkRate(field string, v float64) error {
@@ -206,7 +271,7 @@ func checkInt(field string, v, lo, hi int) error {
 }
 
 // ErrNotFound is returned for a dead letter or trace that does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = stream.ErrNotFound
 
 // ErrBusy is returned when a load is started while another one runs.
 var ErrBusy = errors.New("a load is already running in this sandbox")

@@ -11,15 +11,23 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/crossroads-learn/crossroads/labs/load"
+	"github.com/crossroads-learn/crossroads/labs/service"
+	"github.com/crossroads-learn/crossroads/labs/stream"
 )
+
+// User is the record the signup API stores.
+type User = stream.User
 
 // signupAPI is the user service: the HTTP endpoint a learner's load hits.
 type signupAPI struct {
-	store     *store
+	store     *stream.Store
 	email     *downstream
 	analytics *downstream
 	settings  func() Settings
 	count     *counters
+	latency   *load.Histogram // how long valid signups took to answer
 	metrics   *promMetrics
 	trace     *tracer
 }
@@ -30,59 +38,62 @@ type signupRequest struct {
 	Name           string
 	IdempotencyKey string
 	TraceParent    string
-	ReceivedAt     time.Time
+	// Run is the lab run the signup belongs to ("" for a one-off).
+	Run        string
+	ReceivedAt time.Time
 }
 
 func (r signupRequest) newUser(mode Mode) User {
-	return User{ID: newID("u_"), Email: r.Email, Name: r.Name, Mode: mode, EventID: newID("evt_"), CreatedAt: time.Now().UTC()}
+	return User{ID: newID("u_"), Email: r.Email, Name: r.Name, Mode: string(mode), EventID: newID("evt_"), Run: r.Run, CreatedAt: time.Now().UTC()}
 }
 
 // signupSync creates the user, then calls the email service and then the
 // analytics service, waiting for each: the caller waits for both, one after
 // the other. When a call fails the signup fails, although the user now exists.
 func (a *signupAPI) signupSync(ctx context.Context, req signupRequest) (User, error) {
-	user, created, err := a.store.createUser(ctx, req.newUser(ModeSync), req.IdempotencyKey, nil)
+	user, created, err := a.store.CreateUser(ctx, req.newUser(ModeSync), req.IdempotencyKey, nil)
 	if err != nil {
 		return User{}, err
 	}
 	if err := a.call(ctx, a.email, user, req); err != nil {
-		return user, a.orphan(created, fmt.Errorf("send welcome email: %w", err))
+		return user, a.orphan(ctx, user, created, fmt.Errorf("send welcome email: %w", err))
 	}
 	if err := a.call(ctx, a.analytics, user, req); err != nil && !a.settings().Fallback {
-		return user, a.orphan(created, fmt.Errorf("track signup: %w", err))
+		return user, a.orphan(ctx, user, created, fmt.Errorf("track signup: %w", err))
 	}
 	return user, nil
 }
 
 // signupAsync creates the user and appends the user.signedup fact to the
-// stream in one MULTI/EXEC, then returns at once: the email and analytics
-// consumers do their part later, at their own pace, and retry on failure.
+// stream in one atomic write (an outbox), then returns at once: the email and
+// analytics consumers do their part later, at their own pace, and retry on
+// failure.
 func (a *signupAPI) signupAsync(ctx context.Context, req signupRequest) (User, error) {
 	user := req.newUser(ModeAsync)
-	event := newSignedUp(user, req.ReceivedAt, req.TraceParent)
+	event := stream.SignedUp(user, req.ReceivedAt, req.TraceParent)
 	if a.settings().Publish == PublishNaive {
 		return a.signupNaive(ctx, req, user, event)
 	}
 	if err := a.injectedPublishFailure(); err != nil {
 		return User{}, err // nothing was written: the outbox keeps both or neither
 	}
-	user, _, err := a.store.createUser(ctx, user, req.IdempotencyKey, &event)
+	user, _, err := a.store.CreateUser(ctx, user, req.IdempotencyKey, &event)
 	return user, err
 }
 
 // signupNaive writes the user and then publishes in a second call: when the
 // publish fails the user exists but no consumer will ever hear of it.
-func (a *signupAPI) signupNaive(ctx context.Context, req signupRequest, user User, event Event) (User, error) {
-	user, created, err := a.store.createUser(ctx, user, req.IdempotencyKey, nil)
+func (a *signupAPI) signupNaive(ctx context.Context, req signupRequest, user User, event stream.Event) (User, error) {
+	user, created, err := a.store.CreateUser(ctx, user, req.IdempotencyKey, nil)
 	if err != nil || !created {
 		return user, err
 	}
 	if err := a.injectedPublishFailure(); err != nil {
-		return user, err
+		return user, a.orphan(ctx, user, created, err)
 	}
-	if err := a.store.publish(ctx, event); err != nil {
+	if err := a.store.Publish(ctx, event); err != nil {
 		a.count.publishFailed.Add(1)
-		return user, fmt.Errorf("publish %s: %w", EventSignedUp, err)
+		return user, a.orphan(ctx, user, created, fmt.Errorf("publish %s: %w", EventSignedUp, err))
 	}
 	return user, nil
 }
@@ -102,7 +113,7 @@ var errPublishFailed = errors.New("publish failed (injected)")
 func (a *signupAPI) call(ctx context.Context, d *downstream, u User, req signupRequest) error {
 	s := a.settings()
 	a.trace.add(req.TraceParent, "api", "calling "+d.name+" service")
-	_, err := d.call(ctx, s.Timeout, s.Breaker, effectRequest{UserID: u.ID, Email: u.Email, RequestedAt: req.ReceivedAt}, u.EventID, req.TraceParent)
+	_, err := d.call(ctx, s.Timeout, s.Breaker, service.Request{UserID: u.ID, Email: u.Email, RequestedAt: req.ReceivedAt, Run: req.Run}, u.EventID, req.TraceParent)
 	outcome := "ok"
 	switch {
 	case errors.Is(err, ErrBreakerOpen):
@@ -119,9 +130,15 @@ func (a *signupAPI) call(ctx context.Context, d *downstream, u User, req signupR
 	return nil
 }
 
-func (a *signupAPI) orphan(created bool, err error) error {
-	if created {
-		a.count.orphaned.Add(1)
+// orphan notes a user stored for a signup that is about to report failure,
+// and returns err.
+func (a *signupAPI) orphan(ctx context.Context, u User, created bool, err error) error {
+	if !created {
+		return err
+	}
+	a.count.orphaned.Add(1)
+	if markErr := a.store.MarkFailed(context.WithoutCancel(ctx), u.Run, u.ID); markErr != nil {
+		return errors.Join(err, markErr)
 	}
 	return err
 }
@@ -131,12 +148,6 @@ type callError struct{ err error }
 
 func (e *callError) Error() string { return e.err.Error() }
 func (e *callError) Unwrap() error { return e.err }
-
-// signupBody is the JSON a client posts.
-type signupBody struct {
-	Email string `json:"email"`
-	Name  string `json:"name"`
-}
 
 // SignupReply is the JSON the API answers with.
 type SignupReply struct {
@@ -169,6 +180,7 @@ func (a *signupAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.ReceivedAt = start
+	defer func() { a.latency.Record(time.Since(start)) }()
 	a.count.signups.Add(1)
 	a.trace.add(req.TraceParent, "api", "signup received ("+string(mode)+")")
 	var user User
@@ -205,7 +217,7 @@ func (a *signupAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func signupStatus(err error) (int, string) {
 	var ce *callError
 	switch {
-	case errors.Is(err, errEmailTaken):
+	case errors.Is(err, stream.ErrEmailTaken):
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, ErrBreakerOpen):
 		return http.StatusServiceUnavailable, "failed"
@@ -219,7 +231,7 @@ func signupStatus(err error) (int, string) {
 
 // readSignup decodes and validates a signup; errors are *FieldError.
 func readSignup(w http.ResponseWriter, r *http.Request) (signupRequest, error) {
-	var body signupBody
+	var body load.Body
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
 		return signupRequest{}, fieldErr("body", "not a JSON object with email and name: %v", err)
 	}
@@ -228,6 +240,7 @@ func readSignup(w http.ResponseWriter, r *http.Request) (signupRequest, error) {
 		Name:           strings.TrimSpace(body.Name),
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		TraceParent:    r.Header.Get("traceparent"),
+		Run:            r.Header.Get(load.RunHeader),
 	}
 	if err := validateEmail(req.Email); err != nil {
 		return req, err
@@ -237,6 +250,9 @@ func readSignup(w http.ResponseWriter, r *http.Request) (signupRequest, error) {
 	}
 	if k := req.IdempotencyKey; len(k) > 200 || strings.ContainsFunc(k, func(c rune) bool { return c <= ' ' || c > '~' }) {
 		return req, fieldErr("Idempotency-Key", "must be at most 200 printable ASCII characters without spaces")
+	}
+	if req.Run != "" && !idPattern.MatchString(req.Run) {
+		return req, fieldErr(load.RunHeader, "must be 1 to 64 letters, digits, '-' or '_'")
 	}
 	if traceID(req.TraceParent) == "" {
 		req.TraceParent = newTraceParent()

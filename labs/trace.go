@@ -1,8 +1,16 @@
 package labs
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"sync"
 	"time"
+
+	"github.com/crossroads-learn/crossroads/labs/load"
 )
 
 // TraceStep is one thing that happened to a traced signup.
@@ -85,4 +93,48 @@ func (t *tracer) complete(traceparent string) bool {
 	defer t.mu.RUnlock()
 	rec := t.active[traceID(traceparent)]
 	return rec != nil && rec.effects[ServiceEmail] && rec.effects[ServiceAnalytics]
+}
+
+// Trace sends one signup through the API and follows it until both effects
+// happened (or wait ran out): request, storage, publish, each consumer's
+// delivery, calls, retries and acks, in order.
+func (s *Sandbox) Trace(ctx context.Context, email, name string, wait time.Duration) (Trace, error) {
+	if s.api == nil {
+		return Trace{}, fmt.Errorf("trace a signup: this sandbox is a worker without a signup API")
+	}
+	if err := checkDuration("wait", wait, 0, time.Minute); err != nil {
+		return Trace{}, err
+	}
+	tp := newTraceParent()
+	s.trace.begin(tp)
+	tr := Trace{TraceParent: tp}
+	body, _ := json.Marshal(load.Body{Email: email, Name: name})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.SignupURL(), bytes.NewReader(body))
+	if err != nil {
+		s.trace.end(tp)
+		return tr, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", tp)
+	resp, err := s.client.HTTP().Do(req)
+	if err != nil {
+		s.trace.end(tp)
+		return tr, fmt.Errorf("trace a signup: %w", err)
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	tr.Status = resp.StatusCode
+	json.Unmarshal(raw, &tr.Reply)
+	if resp.StatusCode/100 == 2 {
+		deadline := time.Now().Add(wait)
+		for !s.trace.complete(tp) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	tr.Complete = s.trace.complete(tp)
+	tr.Steps = s.trace.end(tp)
+	if resp.StatusCode == http.StatusBadRequest {
+		return tr, &FieldError{Field: tr.Reply.Field, Reason: tr.Reply.Error}
+	}
+	return tr, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crossroads-learn/crossroads/internal/redistest"
+	"github.com/crossroads-learn/crossroads/labs/stream"
 )
 
 // A worker that is stopped gracefully acks exactly what it finished; another
@@ -41,11 +42,11 @@ func TestGracefulWorkerStopAcksOnlyFinishedWork(t *testing.T) {
 	require.NoError(t, a.Close())
 
 	finished := a.count.emailsSent.Load()
-	acked, err := db.Client.SCard(ctx, a.store.key("done", ServiceEmail)).Result()
+	acked, err := db.Client.SCard(ctx, stream.DoneKey(id, ServiceEmail)).Result()
 	require.NoError(t, err)
 	assert.Equal(t, finished, acked, "every email sent was acked, and nothing else")
 	assert.Less(t, finished, int64(10), "the stop came mid-batch")
-	st, err := producer.store.streamState(ctx)
+	st, err := producer.store.ReadState(ctx, Groups)
 	require.NoError(t, err)
 	for _, g := range st.Groups {
 		if g.Name == ServiceEmail {
@@ -63,7 +64,7 @@ func TestGracefulWorkerStopAcksOnlyFinishedWork(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 20, tot.EmailsSent)
 	assert.Zero(t, tot.EmailDuplicates)
-	assert.Zero(t, tot.Lost)
+	assert.Zero(t, tot.Unfinished)
 	assert.Positive(t, b.count.redeliveries.Load(), "b claimed what a left pending")
 	_, err = b.Run(context.Background(), LoadSpec{Signups: 1, Concurrency: 1})
 	assert.Error(t, err, "a worker cannot run a load")

@@ -106,7 +106,7 @@ var compareFigures = []struct{ label, name string }{
 	{"Latency p50 (ms)", "latency_ms.p50"}, {"Latency p95 (ms)", "latency_ms.p95"}, {"Latency p99 (ms)", "latency_ms.p99"},
 	{"Throughput (signups/s)", "throughput_per_s"}, {"Email effect p50 (ms)", "effect_latency_ms.p50"},
 	{"Welcome emails sent", "emails_sent"}, {"Duplicate emails", "email_duplicates"}, {"Orphaned users", "orphaned_users"},
-	{"Retries", "retries"}, {"Redeliveries", "redeliveries"}, {"Dead letters", "dlq_size"},
+	{"Retries", "retries"}, {"Redeliveries", "redeliveries"}, {"Dead letters", "dead_lettered"},
 	{"Max consumer lag", "max_consumer_lag"}, {"Lost events", "lost"}, {"Consumer crashes", "consumer_crashes"},
 }
 

@@ -196,7 +196,7 @@ func TestLabRejectsBadValuesNamingTheField(t *testing.T) {
 	a := e.learner(t)
 	for field, bad := range map[string]string{
 		"email_error_rate": "2", "analytics_error_rate": "-0.1", "email_latency": "soon", "timeout": "0",
-		"mode": "sideways", "crash_rate": "0.9", "email_consumers": "65", "max_deliveries": "0", "retry_after": "x",
+		"mode": "sideways", "crash_rate": "0.9", "email_consumers": "65", "max_deliveries": "-1", "retry_after": "x",
 		"email_down": "perhaps",
 	} {
 		code, out := a.postJSON(a.lab+"/settings", settingsForm(map[string]string{field: bad}))
@@ -475,7 +475,7 @@ func TestLabDeadLettersReplayOnceAndPoison(t *testing.T) {
 		letters = out.Dead
 		return len(letters) == 2 // one per group
 	}, 10*time.Second, 50*time.Millisecond)
-	assert.Contains(t, letters[0]["reason"], "unreadable")
+	assert.Contains(t, letters[0]["reason"], "not a readable user.signedup event")
 	assert.EqualValues(t, 1, letters[0]["deliveries"])
 	id := letters[0]["id"].(string)
 	code, out := a.postJSON(a.lab+"/dead-letters/replay", url.Values{"id": {id}})

@@ -34,7 +34,14 @@ func TestLabRunBadFlagsExitTwoNamingTheFlag(t *testing.T) {
 		{"--rate -5", "--rate"},
 		{"--duration 11m", "--duration"},
 		{"--consumers 65", "--consumers"},
-		{"--max-deliveries 0", "--max-deliveries"},
+		{"--max-deliveries -1", "--max-deliveries"},
+		{"--max-deliveries 0 --max-retry-age 0", "--max-deliveries"},
+		{"--retry-max-backoff 10ms", "--retry-max-backoff"},
+		{"--max-retry-age 10ms", "--max-retry-age"},
+		{"--lease 5ms", "--lease"},
+		{"--rate 1e-12", "--rate"},
+		{"--rate 0.001 --signups 2", "--rate"},
+		{"--poison 101", "--poison"},
 		{"--sandbox a{b}", "--sandbox"},
 	} {
 		args := append([]string{"lab", "run"}, strings.Fields(tc.args)...)
@@ -62,7 +69,9 @@ func TestLabRunJSONHasEveryContractField(t *testing.T) {
 	out := labJSON(t, "--signups", "40", "--concurrency", "4", "--retry-after", "200ms")
 	for _, f := range []string{"mode", "signups_attempted", "signups_succeeded", "signups_failed", "latency_ms",
 		"throughput_per_s", "duration_s", "effect_latency_ms", "emails_sent", "email_duplicates", "analytics_events",
-		"retries", "redeliveries", "dlq_size", "max_consumer_lag", "lost", "orphaned_users"} {
+		"retries", "redeliveries", "dead_lettered", "max_consumer_lag", "lost", "orphaned_users",
+		"in_flight", "dlq_total", "emails_for_failed_signups", "max_pending", "paused_s", "drain_s", "poison",
+		"consumer_crashes", "drained", "sandbox", "redis"} {
 		assert.Contains(t, out, f)
 	}
 	for _, q := range []string{"latency_ms", "effect_latency_ms"} {
@@ -91,6 +100,19 @@ func TestLabRunEmailDownSyncVersusAsync(t *testing.T) {
 	assert.EqualValues(t, 0, async["lost"])
 	assert.EqualValues(t, 0, async["email_duplicates"])
 	assert.EqualValues(t, 0, async["orphaned_users"])
+}
+
+// Flags that do nothing in the chosen mode are accepted with a one-line
+// warning each, so a learner is not misled into thinking they mattered.
+func TestLabRunWarnsAboutFlagsThatDoNothingInTheMode(t *testing.T) {
+	code, _, stderr := runCLI(t, "lab", "run", "--mode", "sync", "--crash-rate", "0.1", "--publish", "naive",
+		"--signups", "2", "--concurrency", "1", "--log-level", "warn")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "warning: --crash-rate: ")
+	assert.Contains(t, stderr, "warning: --publish: ")
+	code, _, stderr = runCLI(t, "lab", "run", "--breaker", "--signups", "2", "--concurrency", "1", "--log-level", "warn")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, 1, strings.Count(stderr, "warning: --breaker: "), stderr)
 }
 
 func TestLabRunPrintsAReadableSummary(t *testing.T) {

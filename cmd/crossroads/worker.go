@@ -28,8 +28,8 @@ live inside this process, where no other process could publish to it, so the
 command refuses to start without one (exit code 2).
 
 Ctrl-C or SIGTERM stops it gracefully: each consumer finishes the message in
-hand and acknowledges only what it finished; the rest stays pending for
-another worker.`,
+hand and acknowledges only what it finished; it hands the rest back to its
+group, where another worker takes them at once.`,
 		Example: `  REDIS_URL=redis://localhost:6379/0 crossroads worker --sandbox default --consumers 4
   crossroads lab run --sandbox default --consumers 0   # publish; the workers consume`,
 		Args: noArgs,
@@ -41,10 +41,8 @@ another worker.`,
 	addFaultFlags(fs, "email", &email, false)
 	addFaultFlags(fs, "analytics", &analytics, false)
 	timeout := fs.Duration("timeout", time.Second, "how long each call to a service may take")
-	crashRate := fs.Float64("crash-rate", 0, "chance a consumer dies after the effect, before acking (0..0.5)")
-	noIdem := fs.Bool("no-idempotency", false, "ignore idempotency keys, so redeliveries duplicate")
-	maxDeliveries := fs.Int("max-deliveries", labs.DefaultSettings().MaxDeliveries, "deliveries before a message is dead-lettered (1..100)")
-	retryAfter := fs.Duration("retry-after", labs.DefaultSettings().RetryAfter, "how long a failed message waits before it is retried")
+	var consumerOpts consumerFlags
+	addConsumerFlags(fs, &consumerOpts, "")
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db (env REDIS_URL); required")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -60,9 +58,9 @@ another worker.`,
 		s := labs.DefaultSettings()
 		s.Email = labs.Faults{Latency: email.latency, ErrorRate: email.errorRate}
 		s.Analytics = labs.Faults{Latency: analytics.latency, ErrorRate: analytics.errorRate}
-		s.Timeout, s.CrashRate, s.Idempotency = *timeout, *crashRate, !*noIdem
+		s.Timeout = *timeout
+		consumerOpts.apply(&s)
 		s.EmailConsumers, s.AnalyticsConsumers = *consumers, *consumers
-		s.MaxDeliveries, s.RetryAfter = *maxDeliveries, *retryAfter
 		if err := s.Validate(); err != nil {
 			return flagError(err)
 		}

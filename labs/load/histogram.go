@@ -1,4 +1,4 @@
-package labs
+package load
 
 import (
 	"math"
@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// histogram records durations in a fixed, HDR-style log-linear layout: exact
+// Histogram records durations in a fixed, HDR-style log-linear layout: exact
 // below 128 µs, then 64 buckets per power of two, so any quantile is within
 // 0.8 % of the true value while memory stays at a few kilobytes however many
 // samples arrive. Safe for concurrent use without locks.
-type histogram struct {
+type Histogram struct {
 	counts [histBuckets]atomic.Uint64
 	total  atomic.Uint64
 	max    atomic.Int64 // µs
@@ -50,7 +50,7 @@ func histValue(i int) float64 {
 	return float64(lo+hi) / 2
 }
 
-func (h *histogram) record(d time.Duration) {
+func (h *Histogram) Record(d time.Duration) {
 	us := d.Microseconds()
 	h.counts[histIndex(us)].Add(1)
 	h.total.Add(1)
@@ -62,7 +62,7 @@ func (h *histogram) record(d time.Duration) {
 	}
 }
 
-func (h *histogram) reset() {
+func (h *Histogram) Reset() {
 	for i := range h.counts {
 		h.counts[i].Store(0)
 	}
@@ -80,14 +80,14 @@ type Quantiles struct {
 	Count uint64 `json:"-"`
 }
 
-func (h *histogram) quantiles() Quantiles {
+func (h *Histogram) Quantiles() Quantiles {
 	var counts [histBuckets]uint64
 	var total uint64
 	for i := range h.counts {
 		counts[i] = h.counts[i].Load()
 		total += counts[i]
 	}
-	q := Quantiles{Count: total, Max: round3(float64(h.max.Load()) / 1000)}
+	q := Quantiles{Count: total, Max: Round3(float64(h.max.Load()) / 1000)}
 	if total == 0 {
 		return q
 	}
@@ -100,7 +100,7 @@ func (h *histogram) quantiles() Quantiles {
 		for i, c := range counts {
 			seen += c
 			if seen >= rank {
-				return math.Min(round3(histValue(i)/1000), q.Max)
+				return math.Min(Round3(histValue(i)/1000), q.Max)
 			}
 		}
 		return q.Max
@@ -109,4 +109,5 @@ func (h *histogram) quantiles() Quantiles {
 	return q
 }
 
-func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+// Round3 rounds to three decimals, the precision figures are reported with.
+func Round3(v float64) float64 { return math.Round(v*1000) / 1000 }

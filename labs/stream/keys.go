@@ -1,0 +1,83 @@
+package stream
+
+// Every key of a sandbox is named here, as asynq's internal/base names its
+// keys, so the whole layout can be read in one place. They share the hash tag
+// {sandbox}: a sandbox lives on one slot of a Redis Cluster, and many
+// sandboxes can share one server.
+//
+//	cr:{sb}:events              stream of user.signedup facts, read by the consumer groups
+//	cr:{sb}:dead                dead-letter stream: group, reason, deliveries, original payload
+//	cr:{sb}:users               hash user id -> user record (JSON)
+//	cr:{sb}:email:<address>     user id owning an address (uniqueness)
+//	cr:{sb}:idem:<key>          user id created under a signup Idempotency-Key (expires)
+//	cr:{sb}:run:<run>:users     hash user id -> "<mode> <event id>": the users one run created
+//	cr:{sb}:run:<run>:failed    set of users stored although their signup reported failure
+//	cr:{sb}:run:<run>:published set of event ids of that run that reached the stream
+//	cr:{sb}:run:<run>:poison    set of poison entry ids that run added
+//	cr:{sb}:done:<group>        set of event ids a group finished (its idempotency record)
+//	cr:{sb}:deadids:<group>     hash event id (or "entry:<id>" for poison) -> dead-lettered entry id
+//	cr:{sb}:due:<group>         sorted set entry id -> when its backoff ends (unix ms)
+//	cr:{sb}:failing:<group>     hash entry id -> when it first failed (unix ms), for the retry age
+//	cr:{sb}:started:<group>     hash entry id -> consumer that began calling the service with it
+//	cr:{sb}:crashes:<group>     hash entry id -> how often it was taken from a consumer that crashed on it
+//	cr:{sb}:ledger:<service>    hash idempotency key -> user id: effects applied once per key
+//	cr:{sb}:repeats:<service>   hash user id -> effects applied without a key
+//
+// The per-run keys expire an hour after their last write: a run's figures
+// are read when it ends, and nothing else needs them.
+
+func prefix(sb string) string { return "cr:{" + sb + "}:" }
+
+// Pattern matches every key of a sandbox (for SCAN).
+func Pattern(sb string) string { return prefix(sb) + "*" }
+
+// EventsKey is the stream every user.signedup fact is appended to.
+func EventsKey(sb string) string { return prefix(sb) + "events" }
+
+// DeadKey is the dead-letter stream.
+func DeadKey(sb string) string { return prefix(sb) + "dead" }
+
+// UsersKey holds the user records.
+func UsersKey(sb string) string { return prefix(sb) + "users" }
+
+// EmailKey makes an address unique.
+func EmailKey(sb, address string) string { return prefix(sb) + "email:" + address }
+
+// IdemKey remembers a signup's Idempotency-Key.
+func IdemKey(sb, key string) string { return prefix(sb) + "idem:" + key }
+
+// RunUsersKey lists the users a run created.
+func RunUsersKey(sb, run string) string { return prefix(sb) + "run:" + run + ":users" }
+
+// RunFailedKey lists a run's users whose signup reported failure.
+func RunFailedKey(sb, run string) string { return prefix(sb) + "run:" + run + ":failed" }
+
+// RunPublishedKey lists the event ids of a run that reached the stream.
+func RunPublishedKey(sb, run string) string { return prefix(sb) + "run:" + run + ":published" }
+
+// RunPoisonKey lists the poison entries a run added.
+func RunPoisonKey(sb, run string) string { return prefix(sb) + "run:" + run + ":poison" }
+
+// DoneKey is a group's record of finished events.
+func DoneKey(sb, group string) string { return prefix(sb) + "done:" + group }
+
+// DeadIDsKey maps a group's dead-lettered events to their entries.
+func DeadIDsKey(sb, group string) string { return prefix(sb) + "deadids:" + group }
+
+// DueKey holds a group's entries waiting out a backoff.
+func DueKey(sb, group string) string { return prefix(sb) + "due:" + group }
+
+// FailingKey remembers when each of a group's entries first failed.
+func FailingKey(sb, group string) string { return prefix(sb) + "failing:" + group }
+
+// StartedKey marks entries whose consumer began calling the service.
+func StartedKey(sb, group string) string { return prefix(sb) + "started:" + group }
+
+// CrashesKey counts the consumers each entry took down.
+func CrashesKey(sb, group string) string { return prefix(sb) + "crashes:" + group }
+
+// LedgerKey records a service's effects by idempotency key.
+func LedgerKey(sb, service string) string { return prefix(sb) + "ledger:" + service }
+
+// RepeatsKey counts a service's effects applied without a key, per user.
+func RepeatsKey(sb, service string) string { return prefix(sb) + "repeats:" + service }

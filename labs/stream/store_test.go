@@ -1,0 +1,353 @@
+package stream
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/internal/redistest"
+)
+
+const group = "email"
+
+// newStore opens a store on the test's Redis (real when REDIS_URL is set)
+// with the group created.
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	db := redistest.Open(t)
+	s := New(db.Client, redistest.Sandbox(t, db.Client))
+	require.NoError(t, s.EnsureGroups(t.Context(), group, "analytics"))
+	require.NoError(t, s.EnsureGroups(t.Context(), group), "creating a group twice is fine")
+	return s
+}
+
+func signup(t *testing.T, s *Store, n int, run string) User {
+	t.Helper()
+	u := User{ID: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.com", n), Name: "U", Mode: "async",
+		EventID: fmt.Sprintf("evt%d", n), Run: run, CreatedAt: time.Now()}
+	ev := SignedUp(u, time.Now(), "")
+	_, created, err := s.CreateUser(t.Context(), u, "", &ev)
+	require.NoError(t, err)
+	require.True(t, created)
+	return u
+}
+
+func pendingCount(t *testing.T, s *Store, id string) int64 {
+	t.Helper()
+	p, err := s.c.XPendingExt(t.Context(), &redis.XPendingExtArgs{Stream: EventsKey(s.sb), Group: group, Start: id, End: id, Count: 1}).Result()
+	require.NoError(t, err)
+	require.Len(t, p, 1, "entry %s is pending", id)
+	return p[0].RetryCount
+}
+
+func claim(t *testing.T, s *Store, a ClaimArgs) []Delivery {
+	t.Helper()
+	c, err := s.Claim(t.Context(), a)
+	require.NoError(t, err)
+	return c.Deliveries
+}
+
+func TestOutboxWritesUserAndEventTogetherOnce(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	u := User{ID: "u1", Email: "Ada@Example.com", Name: "Ada", Mode: "async", EventID: "e1", Run: "r1"}
+	ev := SignedUp(u, time.Now(), "")
+	got, created, err := s.CreateUser(ctx, u, "key-1", &ev)
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Equal(t, u.ID, got.ID)
+
+	again, created, err := s.CreateUser(ctx, User{ID: "u2", Email: "other@example.com", Mode: "async", EventID: "e2", Run: "r1"}, "key-1", &ev)
+	require.NoError(t, err)
+	assert.False(t, created, "a repeated idempotency key returns the first user")
+	assert.Equal(t, "u1", again.ID)
+
+	_, _, err = s.CreateUser(ctx, User{ID: "u3", Email: "ada@example.com", Mode: "async", EventID: "e3"}, "", nil)
+	assert.ErrorIs(t, err, ErrEmailTaken, "addresses are unique whatever their case")
+
+	n, err := s.c.XLen(ctx, EventsKey(s.sb)).Result()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n, "one event for one user")
+	members, err := s.c.SMembers(ctx, RunPublishedKey(s.sb, "r1")).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"e1"}, members)
+	ttl, err := s.c.TTL(ctx, RunUsersKey(s.sb, "r1")).Result()
+	require.NoError(t, err)
+	assert.Positive(t, ttl, "a run's keys expire")
+}
+
+func TestRetryBackoffAndBudget(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	signup(t, s, 1, "r")
+	got, err := s.Read(ctx, group, "c1", 10, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	d := got[0]
+	assert.Equal(t, KindNew, d.Kind)
+	assert.EqualValues(t, 1, d.Deliveries)
+
+	// A failed attempt waits out its backoff: nobody may take it before.
+	failed := time.Now()
+	require.NoError(t, s.Retry(ctx, group, "c1", d, time.Now().Add(time.Hour), failed))
+	claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "c2", Lease: time.Millisecond, Count: 10, MaxDeliveries: 3})
+	assert.Empty(t, claimed, "an entry waiting out its backoff is neither due nor abandoned")
+
+	// A probe takes it whatever its backoff, and its count goes up by one.
+	claimed = claim(t, s, ClaimArgs{Group: group, Consumer: "c2", Lease: time.Hour, Count: 1, MaxDeliveries: 3, Probe: true})
+	require.Len(t, claimed, 1)
+	assert.Equal(t, KindDue, claimed[0].Kind)
+	assert.EqualValues(t, 2, claimed[0].Deliveries)
+	assert.Equal(t, failed.UnixMilli(), claimed[0].FirstFailure.UnixMilli(), "the first failure is remembered")
+	ev, err := Decode(claimed[0].Values)
+	require.NoError(t, err)
+	assert.Equal(t, "evt1", ev.ID)
+
+	// Handed back untried (a paused group's probe), the delivery is given back.
+	require.NoError(t, s.Retry(ctx, group, "c2", claimed[0], time.Now(), time.Time{}))
+	assert.EqualValues(t, 1, pendingCount(t, s, d.ID))
+	claimed = claim(t, s, ClaimArgs{Group: group, Consumer: "c3", Lease: time.Hour, Count: 1, MaxDeliveries: 3})
+	require.Len(t, claimed, 1)
+	assert.EqualValues(t, 2, claimed[0].Deliveries)
+
+	// Two more failures spend the budget of three: the next claim says "over".
+	require.NoError(t, s.Retry(ctx, group, "c3", claimed[0], time.Now(), time.Now()))
+	claimed = claim(t, s, ClaimArgs{Group: group, Consumer: "c3", Lease: time.Hour, Count: 1, MaxDeliveries: 3})
+	require.Len(t, claimed, 1)
+	assert.EqualValues(t, 3, claimed[0].Deliveries)
+	require.NoError(t, s.Retry(ctx, group, "c3", claimed[0], time.Now(), time.Now()))
+	claimed = claim(t, s, ClaimArgs{Group: group, Consumer: "c3", Lease: time.Hour, Count: 1, MaxDeliveries: 3})
+	require.Len(t, claimed, 1)
+	assert.True(t, claimed[0].Over)
+	assert.Equal(t, KindDue, claimed[0].Kind)
+	assert.EqualValues(t, 3, claimed[0].Deliveries, "an entry never passes its budget")
+	assert.EqualValues(t, 3, pendingCount(t, s, d.ID))
+
+	require.NoError(t, s.DeadLetter(ctx, group, claimed[0], "evt1", "gave up"))
+	dead, err := s.DeadLetters(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	assert.Equal(t, "r", dead[0].Run, "the dead letter keeps its run")
+	assert.EqualValues(t, 3, dead[0].Deliveries)
+	for _, key := range []string{DueKey(s.sb, group), FailingKey(s.sb, group)} {
+		n, err := s.c.Exists(ctx, key).Result()
+		require.NoError(t, err)
+		assert.Zero(t, n, "%s is cleaned up", key)
+	}
+}
+
+func TestCrashedAndAbandonedEntriesAreTakenOverFairly(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for i := range 3 {
+		signup(t, s, i, "")
+	}
+	got, err := s.Read(ctx, group, "dead-consumer", 10, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	// The consumer began calling the service with the first entry, then died.
+	require.NoError(t, s.Begin(ctx, group, "dead-consumer", got[0].ID))
+
+	var claimed []Delivery
+	require.Eventually(t, func() bool {
+		claimed = claim(t, s, ClaimArgs{Group: group, Consumer: "heir", Lease: 50 * time.Millisecond, Count: 10, MaxDeliveries: 5})
+		return len(claimed) == 3
+	}, 5*time.Second, 20*time.Millisecond)
+	byID := map[string]Delivery{}
+	for _, d := range claimed {
+		byID[d.ID] = d
+	}
+	assert.Equal(t, KindCrashed, byID[got[0].ID].Kind)
+	assert.EqualValues(t, 2, byID[got[0].ID].Deliveries, "a crash on the entry spends a delivery")
+	assert.EqualValues(t, 1, byID[got[0].ID].Crashes)
+	for _, d := range got[1:] {
+		assert.Equal(t, KindAbandoned, byID[d.ID].Kind)
+		assert.EqualValues(t, 1, byID[d.ID].Deliveries, "an entry its consumer never tried costs nothing")
+	}
+}
+
+func TestRenewKeepsSlowWorkFromBeingTakenOver(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	signup(t, s, 1, "")
+	got, err := s.Read(ctx, group, "slow", 1, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	deadline := time.Now().Add(400 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		lost, err := s.Renew(ctx, group, "slow", []string{got[0].ID})
+		require.NoError(t, err)
+		require.Empty(t, lost)
+		claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "thief", Lease: 150 * time.Millisecond, Count: 1})
+		require.Empty(t, claimed, "a renewed lease is never abandoned")
+		time.Sleep(30 * time.Millisecond)
+	}
+	assert.EqualValues(t, 1, pendingCount(t, s, got[0].ID), "renewing does not spend deliveries")
+	require.NoError(t, s.Ack(ctx, group, got[0].ID, "evt1"))
+	lost, err := s.Renew(ctx, group, "slow", []string{got[0].ID})
+	require.NoError(t, err)
+	assert.Equal(t, []string{got[0].ID}, lost, "an acked entry is no longer ours")
+}
+
+func TestAbandonedScanGoesOnPastWaitingRetries(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for i := range 60 {
+		signup(t, s, i, "")
+	}
+	got, err := s.Read(ctx, group, "c1", 60, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 60)
+	for _, d := range got[:59] { // all but the newest wait a long backoff
+		require.NoError(t, s.Retry(ctx, group, "c1", d, time.Now().Add(time.Hour), time.Now()))
+	}
+	time.Sleep(20 * time.Millisecond)
+	cursor := ""
+	var found []Delivery
+	for range 5 {
+		c, err := s.Claim(ctx, ClaimArgs{Group: group, Consumer: "c2", Lease: 10 * time.Millisecond, Count: 1, Cursor: cursor})
+		require.NoError(t, err)
+		found = append(found, c.Deliveries...)
+		cursor = c.Cursor
+		if len(found) > 0 {
+			break
+		}
+	}
+	require.Len(t, found, 1, "the scan pages past the waiting entries")
+	assert.Equal(t, got[59].ID, found[0].ID)
+}
+
+func TestResumeMakesEveryWaitingRetryDue(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for i := range 3 {
+		signup(t, s, i, "")
+	}
+	got, err := s.Read(ctx, group, "c1", 3, 0)
+	require.NoError(t, err)
+	for _, d := range got {
+		require.NoError(t, s.Retry(ctx, group, "c1", d, time.Now().Add(time.Hour), time.Now()))
+	}
+	require.NoError(t, s.Resume(ctx, group))
+	claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "c1", Lease: time.Hour, Count: 10})
+	assert.Len(t, claimed, 3)
+}
+
+func TestReplayIsForItsGroupOnly(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	_, err := s.AddPoison(ctx, "r")
+	require.NoError(t, err)
+	got, err := s.Read(ctx, group, "c1", 1, 0)
+	require.NoError(t, err)
+	_, err = Decode(got[0].Values)
+	require.ErrorIs(t, err, ErrPoison)
+	require.NoError(t, s.DeadLetter(ctx, group, got[0], "", err.Error()))
+	dead, err := s.DeadLetters(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	replayed, err := s.Replay(ctx, dead[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, group, replayed.Group)
+	_, err = s.Replay(ctx, dead[0].ID)
+	assert.ErrorIs(t, err, ErrNotFound)
+	entries, err := s.c.XRange(ctx, EventsKey(s.sb), "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+	assert.Equal(t, group, entries[1].Values["only"])
+	assert.Equal(t, "r", entries[1].Values["run"])
+}
+
+func TestAuditCountsOneRunOnly(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	old := signup(t, s, 0, "old")
+	require.NoError(t, s.MarkFailed(ctx, "old", old.ID))
+	var users []User
+	for i := 1; i <= 4; i++ {
+		users = append(users, signup(t, s, i, "new"))
+	}
+	// A naive write: user stored, publish never happened, signup failed.
+	lost := User{ID: "u9", Email: "u9@example.com", Mode: "async", EventID: "evt9", Run: "new"}
+	_, _, err := s.CreateUser(ctx, lost, "", nil)
+	require.NoError(t, err)
+	require.NoError(t, s.MarkFailed(ctx, "new", lost.ID))
+	// Effects: u1 emailed twice without a key, u2 once with its key; u9 got
+	// an email although its signup failed.
+	for _, e := range []struct{ user, key string }{{"u1", ""}, {"u1", ""}, {"u2", "evt2"}, {"u2", "evt2"}, {"u9", "evt9"}, {"u0", "evt0"}} {
+		_, err := s.ApplyEffect(ctx, "email", e.user, e.key)
+		require.NoError(t, err)
+	}
+	// Groups: email finished u1, u2; dead-lettered u3; u4 still open.
+	got, err := s.Read(ctx, group, "c", 10, 0)
+	require.NoError(t, err)
+	byEvent := map[string]Delivery{}
+	for _, d := range got {
+		ev, err := Decode(d.Values)
+		require.NoError(t, err)
+		byEvent[ev.ID] = d
+	}
+	require.NoError(t, s.Ack(ctx, group, byEvent["evt1"].ID, "evt1"))
+	require.NoError(t, s.Ack(ctx, group, byEvent["evt2"].ID, "evt2"))
+	require.NoError(t, s.DeadLetter(ctx, group, byEvent["evt3"], "evt3", "gave up"))
+	poison, err := s.AddPoison(ctx, "new")
+	require.NoError(t, err)
+	require.NoError(t, s.DeadLetter(ctx, "analytics", Delivery{ID: poison, Values: map[string]any{"payload": "x", "run": "new"}}, "", "poison"))
+
+	a, err := s.AuditRun(ctx, "new", []string{group}, []string{"email"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 5, a.Users)
+	assert.EqualValues(t, 1, a.Orphaned)
+	assert.EqualValues(t, 1, a.Lost)
+	assert.EqualValues(t, 1, a.InFlight, "u4 is still open for email")
+	assert.EqualValues(t, 1, a.DeadLettered, "the email group's poison entry was not dead-lettered here; analytics is not audited")
+	assert.EqualValues(t, 1, a.Poison)
+	assert.Equal(t, Effects{Users: 3, Duplicates: 1, ForFailed: 1}, a.Effects["email"])
+
+	a, err = s.AuditRun(ctx, "new", []string{group, "analytics"}, []string{"email"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, a.DeadLettered, "u3 for email and the poison entry for analytics")
+	assert.EqualValues(t, 4, a.InFlight, "analytics finished none of the published events")
+
+}
+
+// Lag is counted from whichever side of the last-delivered id is shorter;
+// both ways must give the exact number, as Redis 7 reports it.
+func TestLagCountFromEitherSide(t *testing.T) {
+	db := redistest.Open(t)
+	s := New(db.Client, redistest.Sandbox(t, db.Client))
+	ctx := t.Context()
+	require.NoError(t, s.EnsureGroups(ctx, "email", "analytics"))
+	_, err := db.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for range 1200 {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(s.sb), Values: []string{"payload", "{}"}})
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	read := func(group string, n int) {
+		for n > 0 {
+			got, err := s.Read(ctx, group, "probe", min(n, 500), 0)
+			require.NoError(t, err)
+			n -= len(got)
+		}
+	}
+	read("email", 100)       // 1,100 after, 100 up to: the short side is behind it
+	read("analytics", 1_100) // 100 after: the short side is ahead
+	state, err := s.ReadState(ctx, []string{"email", "analytics"})
+	require.NoError(t, err)
+	require.NoError(t, s.CountLag(ctx, &state, 100_000))
+	require.Len(t, state.Groups, 2)
+	for _, g := range state.Groups {
+		want := map[string]int64{"email": 1_100, "analytics": 100}[g.Name]
+		assert.Equal(t, want, g.Lag, g.Name)
+		assert.Equal(t, int64(map[string]int{"email": 100, "analytics": 1_100}[g.Name]), g.Pending, g.Name)
+		if !db.Embedded {
+			assert.Equal(t, g.RedisLag, g.Lag, "Redis 7 agrees for %s", g.Name)
+		}
+	}
+}
