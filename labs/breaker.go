@@ -64,7 +64,9 @@ func newDownstream(name, url string, c *service.Client, bp BreakerPolicy, onChan
 // call asks the service for its effect, waiting at most timeout; with
 // useBreaker an open breaker answers at once with ErrBreakerOpen.
 func (d *downstream) call(ctx context.Context, timeout time.Duration, useBreaker bool, req service.Request, key, traceparent string) (service.Reply, error) {
-	do := func() (service.Reply, error) { return d.client.Call(ctx, d.name, d.url, timeout, req, key, traceparent) }
+	do := func() (service.Reply, error) {
+		return d.client.Call(ctx, d.name, d.url, timeout, req, key, traceparent)
+	}
 	if !useBreaker {
 		return do()
 	}
