@@ -33,10 +33,14 @@ const batchWindow = 200 * time.Millisecond
 type consumer struct {
 	name string
 	stop chan struct{} // closed to ask for a graceful stop
-	held held
+	// recovering is set for a consumer restarted after a crash: it first
+	// takes back the messages its predecessor held.
+	recovering bool
+	held       held
 	// perMessage is a moving average of how long one message takes here.
 	perMessage time.Duration
 	nextClaim  time.Time
+	ownCursor  string
 }
 
 func (c *consumer) stopping() bool {
@@ -219,6 +223,17 @@ func (g *group) take(ctx context.Context, c *consumer, s Settings, probe bool) (
 		n = c.batchSize(g.sb.opt.BatchSize)
 	}
 	now := time.Now()
+	if c.recovering {
+		cl, err := g.sb.store.Claim(ctx, stream.ClaimArgs{Group: g.name, Consumer: c.name, Count: n,
+			MaxDeliveries: s.MaxDeliveries, Cursor: c.ownCursor, Own: true})
+		if err != nil {
+			return nil, err
+		}
+		c.ownCursor, c.recovering = cl.Cursor, cl.Cursor != "" || len(cl.Deliveries) == n
+		if len(cl.Deliveries) > 0 {
+			return cl.Deliveries, nil
+		}
+	}
 	if probe || !now.Before(c.nextClaim) {
 		cl, err := g.sb.store.Claim(ctx, stream.ClaimArgs{Group: g.name, Consumer: c.name, Lease: s.Lease, Count: n,
 			MaxDeliveries: s.MaxDeliveries, Cursor: g.scanCursor(), Probe: probe})
@@ -230,7 +245,7 @@ func (g *group) take(ctx context.Context, c *consumer, s Settings, probe bool) (
 			} else if !cl.NextDue.IsZero() && cl.NextDue.Before(c.nextClaim) {
 				c.nextClaim = cl.NextDue
 			}
-			g.forgetCrashed(ctx)
+			g.forgetRetired(ctx)
 			if len(cl.Deliveries) > 0 {
 				return cl.Deliveries, nil
 			}

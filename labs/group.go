@@ -40,7 +40,7 @@ type group struct {
 
 	mu      sync.Mutex
 	alive   map[string]*consumer
-	crashed []string // names to remove from the group once they hold nothing
+	retired []string // consumers scaled away, removed from the group once they hold nothing
 	seq     int
 	closing bool
 	wg      sync.WaitGroup
@@ -108,7 +108,13 @@ func (g *group) scale(n int) {
 
 func (g *group) startLocked() {
 	g.seq++
-	c := &consumer{name: fmt.Sprintf("%s-%s-%d", g.name, g.sb.instance, g.seq), stop: make(chan struct{})}
+	g.launchLocked(&consumer{name: fmt.Sprintf("%s-%s-%d", g.name, g.sb.instance, g.seq), stop: make(chan struct{})})
+}
+
+// launchLocked runs c; when it crashes, a supervisor restarts it under the
+// same name, and the new one first takes back what the old one held, as a
+// restarted process with a stable consumer name does.
+func (g *group) launchLocked(c *consumer) {
 	g.alive[c.name] = c
 	g.wg.Add(1)
 	go func() {
@@ -116,13 +122,12 @@ func (g *group) startLocked() {
 		err := g.run(c)
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		if !errors.Is(err, errCrashed) {
-			return
-		}
-		g.crashed = append(g.crashed, c.name)
-		if _, ok := g.alive[c.name]; ok && !g.closing {
-			delete(g.alive, c.name)
-			g.startLocked() // a supervisor restarts it under a new name
+		_, wanted := g.alive[c.name]
+		switch {
+		case errors.Is(err, errCrashed) && wanted && !g.closing:
+			g.launchLocked(&consumer{name: c.name, stop: c.stop, recovering: true})
+		case !wanted && !g.closing:
+			g.retired = append(g.retired, c.name)
 		}
 	}()
 }
@@ -150,12 +155,12 @@ func (g *group) size() int {
 	return len(g.alive)
 }
 
-// forgetCrashed removes crashed consumers that no longer hold messages, so
-// the group's consumer list does not grow with every simulated crash.
-func (g *group) forgetCrashed(ctx context.Context) {
+// forgetRetired removes consumers that were scaled away once they no longer
+// hold messages, so the group's consumer list does not grow.
+func (g *group) forgetRetired(ctx context.Context) {
 	g.mu.Lock()
-	names := g.crashed
-	g.crashed = nil
+	names := g.retired
+	g.retired = nil
 	g.mu.Unlock()
 	var keep []string
 	for _, name := range names {
@@ -165,7 +170,7 @@ func (g *group) forgetCrashed(ctx context.Context) {
 	}
 	if len(keep) > 0 {
 		g.mu.Lock()
-		g.crashed = append(g.crashed, keep...)
+		g.retired = append(g.retired, keep...)
 		g.mu.Unlock()
 	}
 }

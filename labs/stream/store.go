@@ -268,6 +268,8 @@ func (s *Store) Read(ctx context.Context, group, consumer string, count int, blo
 //	ARGV  1 group  2 consumer  3 now (ms; "+inf" makes every waiting retry due)
 //	      4 lease (ms)  5 how many to take  6 max deliveries (0: no limit)
 //	      7 where the scan for abandoned entries goes on  8 how many to scan
+//	      9 "1" to scan only this consumer's own entries, whatever their idle
+//	        time: a consumer restarted under its old name recovers them at once
 //
 // It answers {cursor, {{kind, id, deliveries, crashes, first failure, fields, over}...},
 // next due} where cursor is "" once the scan reached the end and next due is
@@ -297,7 +299,12 @@ end
 local cursor = ''
 if n < want then
   local scan = tonumber(ARGV[8])
-  local list = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[4], ARGV[7], '+', scan)
+  local list
+  if ARGV[9] == '1' then
+    list = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[7], '+', scan, ARGV[2])
+  else
+    list = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[4], ARGV[7], '+', scan)
+  end
   for i, p in ipairs(list) do
     if n >= want then cursor = p[1] break end
     if not redis.call('ZSCORE', KEYS[2], p[1]) then
@@ -332,6 +339,9 @@ type ClaimArgs struct {
 	// Probe treats every waiting retry as due: a paused group probing the
 	// service takes the oldest one whatever its backoff says.
 	Probe bool
+	// Own takes back the consumer's own entries, lease or not: it was
+	// restarted under its old name after a crash, so they are abandoned.
+	Own bool
 }
 
 // Claimed is what one claim handed over.
@@ -355,9 +365,13 @@ func (s *Store) Claim(ctx context.Context, a ClaimArgs) (Claimed, error) {
 		cursor = "-"
 	}
 	scan := max(a.Count*4, 50)
+	own := "0"
+	if a.Own {
+		own = "1"
+	}
 	raw, err := claimScript.Run(ctx, s.c,
 		[]string{EventsKey(s.sb), DueKey(s.sb, a.Group), StartedKey(s.sb, a.Group), CrashesKey(s.sb, a.Group), FailingKey(s.sb, a.Group)},
-		a.Group, a.Consumer, now, a.Lease.Milliseconds(), a.Count, a.MaxDeliveries, cursor, scan).Slice()
+		a.Group, a.Consumer, now, a.Lease.Milliseconds(), a.Count, a.MaxDeliveries, cursor, scan, own).Slice()
 	if err != nil {
 		return Claimed{Cursor: a.Cursor}, fmt.Errorf("claim for %s: %w", a.Group, err)
 	}

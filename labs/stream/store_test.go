@@ -351,3 +351,24 @@ func TestLagCountFromEitherSide(t *testing.T) {
 		}
 	}
 }
+
+func TestARestartedConsumerTakesBackItsOwnEntriesAtOnce(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for i := range 3 {
+		signup(t, s, i, "")
+	}
+	got, err := s.Read(ctx, group, "c1", 2, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	other, err := s.Read(ctx, group, "c2", 1, 0)
+	require.NoError(t, err)
+	require.Len(t, other, 1)
+	require.NoError(t, s.Begin(ctx, group, "c1", got[0].ID))
+	claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "c1", Lease: time.Hour, Count: 10, MaxDeliveries: 5, Own: true})
+	require.Len(t, claimed, 2, "its own two, not c2's, and without waiting for the lease")
+	assert.Equal(t, KindCrashed, claimed[0].Kind)
+	assert.EqualValues(t, 2, claimed[0].Deliveries)
+	assert.Equal(t, KindAbandoned, claimed[1].Kind)
+	assert.EqualValues(t, 1, claimed[1].Deliveries)
+}
