@@ -105,9 +105,12 @@ var compareFigures = []struct{ label, name string }{
 	{"Signups sent", "signups_attempted"}, {"Succeeded", "signups_succeeded"}, {"Failed", "signups_failed"},
 	{"Latency p50 (ms)", "latency_ms.p50"}, {"Latency p95 (ms)", "latency_ms.p95"}, {"Latency p99 (ms)", "latency_ms.p99"},
 	{"Throughput (signups/s)", "throughput_per_s"}, {"Email effect p50 (ms)", "effect_latency_ms.p50"},
-	{"Welcome emails sent", "emails_sent"}, {"Duplicate emails", "email_duplicates"}, {"Orphaned users", "orphaned_users"},
-	{"Retries", "retries"}, {"Redeliveries", "redeliveries"}, {"Dead letters", "dead_lettered"},
-	{"Max consumer lag", "max_consumer_lag"}, {"Lost events", "lost"}, {"Consumer crashes", "consumer_crashes"},
+	{"Welcome emails sent", "emails_sent"}, {"Duplicate emails", "email_duplicates"},
+	{"Emails for failed signups", "emails_for_failed_signups"}, {"Orphaned users", "orphaned_users"},
+	{"Retries", "retries"}, {"Redeliveries", "redeliveries"}, {"Dead-lettered", "dead_lettered"},
+	{"In flight at the end", "in_flight"}, {"Lost events", "lost"}, {"Consumer crashes", "consumer_crashes"},
+	{"Max consumer lag", "max_consumer_lag"}, {"Max pending", "max_pending"},
+	{"Email group paused (s)", "paused_s.email"}, {"Drain (s)", "drain_s"},
 }
 
 // figure is a result figure as the CSV holds it, at full precision.

@@ -5,7 +5,8 @@ package stream
 // {sandbox}: a sandbox lives on one slot of a Redis Cluster, and many
 // sandboxes can share one server.
 //
-//	cr:{sb}:events              stream of user.signedup facts, read by the consumer groups
+//	cr:{sb}:events              stream of user.signedup facts (fields type, payload, run, and
+//	                            only on a replay meant for one group), read by the consumer groups
 //	cr:{sb}:dead                dead-letter stream: group, reason, deliveries, original payload
 //	cr:{sb}:users               hash user id -> user record (JSON)
 //	cr:{sb}:email:<address>     user id owning an address (uniqueness)
