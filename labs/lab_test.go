@@ -239,7 +239,9 @@ func TestCircuitBreakerFailsFastOnceOpen(t *testing.T) {
 	s.Email.Hang = true
 	s.Timeout = 100 * time.Millisecond
 	s.Breaker = true
-	sb := newSandbox(t, s)
+	opt := testOptions(s)
+	opt.Breaker.Cooldown = time.Minute // stays open until the test looks
+	sb := openSandbox(t, redistest.Open(t), opt)
 	ctx := testCtx(t, 30*time.Second)
 	res, err := sb.Run(ctx, LoadSpec{Signups: 30, Concurrency: 1})
 	require.NoError(t, err)

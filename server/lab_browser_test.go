@@ -185,7 +185,7 @@ func TestBrowserLabDeadLetterReplay(t *testing.T) {
 	waitJS(t, ctx, `document.querySelectorAll("#dead-table .replay-one").length === 2`, 15*time.Second)
 	shot(t, ctx, "dead-letters")
 	row := text(t, ctx, "#dead-table tbody tr")
-	assert.Contains(t, row, "unreadable event")
+	assert.Contains(t, row, "not a readable user.signedup event")
 	assert.Contains(t, js[[]string](t, ctx, `Array.from(document.querySelectorAll("#dead-table tbody td:nth-child(3)")).map(td => td.textContent)`), "1", "delivery count")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#dead-table .replay-one"))))
 	waitJS(t, ctx, `document.querySelector(".notice-ok") && document.querySelector(".notice-ok").textContent.includes("Replayed")`, 10*time.Second)
