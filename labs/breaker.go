@@ -23,9 +23,9 @@ type BreakerPolicy struct {
 	Cooldown time.Duration
 }
 
-func (bp BreakerPolicy) withDefaults() BreakerPolicy {
+func (bp BreakerPolicy) withDefaults(failures uint32) BreakerPolicy {
 	if bp.Failures == 0 {
-		bp.Failures = 5
+		bp.Failures = failures
 	}
 	if bp.Cooldown <= 0 {
 		bp.Cooldown = time.Second

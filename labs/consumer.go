@@ -21,9 +21,12 @@ var errCrashed = errors.New("consumer crashed (injected)")
 // errPaused stops a batch when the group's breaker opened under it.
 var errPaused = errors.New("group paused")
 
-// claimEvery is how often an idle consumer looks for retries that came due
-// and for messages a crashed consumer left behind.
+// claimEvery is how often an idle consumer looks for retries that came due;
+// a group scans for messages whose consumer died (a lease ran out) as often.
 const claimEvery = 500 * time.Millisecond
+
+// claimGap is the least time between two claims of one consumer.
+const claimGap = 50 * time.Millisecond
 
 // batchWindow is about how long one batch should take, so that a slow
 // service does not leave one consumer with a long queue while others idle.
@@ -41,6 +44,9 @@ type consumer struct {
 	perMessage time.Duration
 	nextClaim  time.Time
 	ownCursor  string
+	// finished is the message handled last, acknowledged together with the
+	// start of the next one (or at the end of the batch).
+	finished *stream.Finished
 }
 
 func (c *consumer) stopping() bool {
@@ -235,15 +241,20 @@ func (g *group) take(ctx context.Context, c *consumer, s Settings, probe bool) (
 		}
 	}
 	if probe || !now.Before(c.nextClaim) {
+		scan := g.scanDue(now)
 		cl, err := g.sb.store.Claim(ctx, stream.ClaimArgs{Group: g.name, Consumer: c.name, Lease: s.Lease, Count: n,
-			MaxDeliveries: s.MaxDeliveries, Cursor: g.scanCursor(), Probe: probe})
+			MaxDeliveries: s.MaxDeliveries, Cursor: g.scanCursor(), Probe: probe, Abandoned: scan})
 		if err == nil {
-			g.setScanCursor(cl.Cursor)
+			if scan {
+				g.setScanCursor(cl.Cursor)
+			}
 			c.nextClaim = now.Add(claimEvery)
-			if cl.Cursor != "" || len(cl.Deliveries) == n {
+			if len(cl.Deliveries) == n {
 				c.nextClaim = now // there may be more to take at once
 			} else if !cl.NextDue.IsZero() && cl.NextDue.Before(c.nextClaim) {
-				c.nextClaim = cl.NextDue
+				// Retries come due one by one (their backoffs are random);
+				// gathering those of the next claimGap costs one claim, not one each.
+				c.nextClaim = later(cl.NextDue, now.Add(claimGap))
 			}
 			g.forgetRetired(ctx)
 			if len(cl.Deliveries) > 0 {
@@ -262,14 +273,20 @@ func (g *group) take(ctx context.Context, c *consumer, s Settings, probe bool) (
 }
 
 // handle works through a batch in order, each message settled (acked,
-// scheduled for a retry or dead-lettered) before the next is tried, so a
-// crash loses no finished work. A graceful stop, or the group pausing, hands
+// scheduled for a retry or dead-lettered) before the service is called with
+// the next, so a crash loses no finished work. A graceful stop, or the group pausing, hands
 // the untried rest back without spending their deliveries.
 func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []stream.Delivery, probe func(error)) error {
 	c.held.add(batch)
 	defer func() { // a probe slot nothing used must be given back
 		if probe != nil {
 			probe(errNotTried)
+		}
+	}()
+	settled := false
+	defer func() {
+		if !settled {
+			g.flush(c)
 		}
 	}()
 	events := make([]stream.Event, len(batch))
@@ -294,6 +311,7 @@ func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []str
 	}
 	for i, d := range batch {
 		if c.stopping() || ctx.Err() != nil {
+			g.flush(c)
 			g.release(c, batch[i:])
 			return nil
 		}
@@ -305,17 +323,35 @@ func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []str
 		err := g.handleOne(ctx, c, s, m, &probe)
 		switch {
 		case errors.Is(err, errPaused):
+			g.flush(c)
 			g.release(c, batch[i:])
 			return nil
 		case errors.Is(err, errCrashed):
+			settled = true // a crash acknowledges nothing more
 			return err
 		case err != nil: // Redis failed us: hand this one and the rest back
+			g.flush(c)
 			g.release(c, batch[i:])
 			return err
 		}
 		c.held.remove(d.ID)
 	}
-	return nil
+	settled = true
+	return g.flush(c)
+}
+
+// flush acknowledges the message the consumer finished last, if it was not
+// acknowledged with the start of another.
+func (g *group) flush(c *consumer) error {
+	if c.finished == nil {
+		return nil
+	}
+	// The work is done: the ack must land even when a stop came meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.sb.ctx), 5*time.Second)
+	defer cancel()
+	err := g.sb.store.Ack(ctx, g.name, *c.finished)
+	c.finished = nil
+	return err
 }
 
 // message is one delivery with its decoded event.
@@ -337,22 +373,22 @@ func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m messag
 		g.sb.metrics.redeliveries.WithLabelValues(g.name).Inc()
 	}
 	if m.Over {
-		return g.deadLetter(ctx, m, overReason(m.Delivery))
+		return g.deadLetter(ctx, c, m, overReason(m.Delivery))
 	}
 	// A replayed dead letter is for one group; the others ack it unread.
 	if only, _ := m.Values["only"].(string); only != "" && only != g.name {
-		return g.sb.store.Ack(ctx, g.name, m.ID, "")
+		return g.sb.store.Ack(ctx, g.name, stream.Finished{ID: m.ID})
 	}
 	if m.bad != nil { // poison: no retry can help, park it at once
 		g.sb.count.poison.Add(1)
 		g.sb.metrics.messages.WithLabelValues(g.name, "poison").Inc()
-		return g.deadLetter(ctx, m, m.bad.Error())
+		return g.deadLetter(ctx, c, m, m.bad.Error())
 	}
 	if m.done {
 		g.sb.count.skipped.Add(1)
 		g.sb.metrics.messages.WithLabelValues(g.name, "skipped").Inc()
 		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "already done; acknowledged without calling again")
-		return g.sb.store.Ack(ctx, g.name, m.ID, ev.ID)
+		return g.sb.store.Ack(ctx, g.name, stream.Finished{ID: m.ID, EventID: ev.ID})
 	}
 	report, probing := *probe, *probe != nil
 	*probe = nil
@@ -363,10 +399,11 @@ func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m messag
 		}
 	}
 	g.sb.trace.add(ev.TraceParent, g.name+" consumer", fmt.Sprintf("received %s (delivery %d)", m.ID, m.Deliveries))
-	if err := g.sb.store.Begin(ctx, g.name, c.name, m.ID); err != nil {
+	if err := g.sb.store.Begin(ctx, g.name, c.name, m.ID, c.finished); err != nil {
 		report(errNotTried)
 		return err
 	}
+	c.finished = nil
 	req := service.Request{UserID: ev.UserID, Email: ev.Email, RequestedAt: ev.RequestedAt, Run: ev.Run}
 	start := time.Now()
 	_, err := g.sb.client.Call(ctx, g.name, g.url, s.Timeout, req, ev.ID, ev.TraceParent)
@@ -381,14 +418,15 @@ func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m messag
 			g.sb.metrics.crashes.WithLabelValues(g.name).Inc()
 			return errCrashed
 		}
-		if err := g.sb.store.Ack(ctx, g.name, m.ID, ev.ID); err != nil {
-			return err
-		}
+		c.finished = &stream.Finished{ID: m.ID, EventID: ev.ID}
 		g.sb.count.processed.Add(1)
 		g.sb.metrics.messages.WithLabelValues(g.name, "processed").Inc()
 		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "acknowledged")
 		if probing && g.breaker.State() == gobreaker.StateClosed {
 			g.sb.trace.add(ev.TraceParent, g.name+" consumer", "the probe succeeded: group resumed")
+			if err := g.flush(c); err != nil {
+				return err
+			}
 			return g.sb.store.Resume(ctx, g.name)
 		}
 		return nil
@@ -400,7 +438,7 @@ func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m messag
 	}
 	report(err)
 	if service.Permanent(err) {
-		return g.deadLetter(ctx, m, err.Error())
+		return g.deadLetter(ctx, c, m, err.Error())
 	}
 	if probing { // a paused group's probe spends nothing
 		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "probe failed, group stays paused: "+err.Error())
@@ -419,9 +457,9 @@ func (g *group) failed(ctx context.Context, c *consumer, s Settings, m message, 
 	}
 	switch {
 	case s.MaxDeliveries > 0 && m.Deliveries >= int64(s.MaxDeliveries):
-		return g.deadLetter(ctx, m, fmt.Sprintf("gave up after %d deliveries: %v", m.Deliveries, cause))
+		return g.deadLetter(ctx, c, m, fmt.Sprintf("gave up after %d deliveries: %v", m.Deliveries, cause))
 	case s.MaxRetryAge > 0 && now.Sub(first) >= s.MaxRetryAge:
-		return g.deadLetter(ctx, m, fmt.Sprintf("gave up after retrying for %v: %v", now.Sub(first).Round(time.Second), cause))
+		return g.deadLetter(ctx, c, m, fmt.Sprintf("gave up after retrying for %v: %v", now.Sub(first).Round(time.Second), cause))
 	}
 	wait := backoff(s, m.Deliveries)
 	g.sb.trace.add(m.event.TraceParent, g.name+" consumer",
@@ -457,8 +495,8 @@ func overReason(d stream.Delivery) string {
 	return fmt.Sprintf("gave up after %d deliveries", d.Deliveries)
 }
 
-func (g *group) deadLetter(ctx context.Context, m message, reason string) error {
-	if err := g.sb.store.DeadLetter(ctx, g.name, m.Delivery, m.event.ID, reason); err != nil {
+func (g *group) deadLetter(ctx context.Context, c *consumer, m message, reason string) error {
+	if err := g.sb.store.DeadLetter(ctx, g.name, c.name, m.Delivery, m.event.ID, reason); err != nil {
 		return err
 	}
 	g.sb.count.deadLettered.Add(1)

@@ -46,7 +46,8 @@ type group struct {
 	wg      sync.WaitGroup
 
 	cursorMu sync.Mutex
-	cursor   string // where the scan for abandoned entries goes on
+	cursor   string    // where the scan for abandoned entries goes on
+	nextScan time.Time // when one of this process's consumers scans next
 }
 
 func newGroup(sb *Sandbox, name, url string) *group {
@@ -179,6 +180,19 @@ func (g *group) scanCursor() string {
 	g.cursorMu.Lock()
 	defer g.cursorMu.Unlock()
 	return g.cursor
+}
+
+// scanDue reports whether it is time for a consumer of the group to scan for
+// abandoned entries (once per claimEvery for the whole group, sooner while a
+// scan has more pages to read); the caller then does.
+func (g *group) scanDue(now time.Time) bool {
+	g.cursorMu.Lock()
+	defer g.cursorMu.Unlock()
+	if now.Before(g.nextScan) && g.cursor == "" {
+		return false
+	}
+	g.nextScan = now.Add(claimEvery)
+	return true
 }
 
 func (g *group) setScanCursor(c string) {

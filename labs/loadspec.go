@@ -19,9 +19,10 @@ type LoadSpec struct {
 	Duration time.Duration `json:"duration"`
 	// RecoverAfter brings downed or hanging services back after this long.
 	RecoverAfter time.Duration `json:"recover_after"`
-	// DrainTimeout is how long an async run waits for consumers to finish
-	// once the load has ended and the services are back (default 30 s, at
-	// most 10 minutes).
+	// DrainTimeout is how long a run waits for the work to finish once the
+	// load has ended and the services are back (default 2 minutes, at most
+	// 10). A run stops waiting sooner when all that is left waits for a
+	// service that is down and not scheduled to come back.
 	DrainTimeout time.Duration `json:"drain_timeout"`
 	// Poison adds that many unreadable messages to the stream before the
 	// load, so poison handling can be watched (0..100).

@@ -47,7 +47,7 @@ func testOptions(settings Settings) Options {
 	return Options{
 		Settings: &settings, Logger: quietLogger(), Block: 50 * time.Millisecond,
 		Breaker:      BreakerPolicy{Failures: 5, Cooldown: 100 * time.Millisecond},
-		GroupBreaker: BreakerPolicy{Failures: 5, Cooldown: 100 * time.Millisecond},
+		GroupBreaker: BreakerPolicy{Cooldown: 100 * time.Millisecond},
 	}
 }
 

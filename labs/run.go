@@ -2,6 +2,7 @@ package labs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -79,8 +80,8 @@ type Result struct {
 }
 
 // defaultDrain is how long a run waits for its consumers when the load does
-// not say.
-const defaultDrain = 30 * time.Second
+// not say: long enough for the default backoff's tail after a flaky service.
+const defaultDrain = 2 * time.Minute
 
 // Run sends one bounded load to the signup API, waits for async work to
 // drain, audits the result and adds it to the history. Only one load runs at
@@ -143,7 +144,7 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	// are back, whichever is later. Sync work is finished when the services
 	// have finished the calls they were given, answered or not.
 	streamWork := settings.Mode == ModeAsync || s.Settings().Mode == ModeAsync || spec.Poison > 0
-	res.Drained = s.drainUntil(ctx, later(loadEnded, recovered).Add(spec.DrainTimeout), streamWork) == nil
+	res.Drained = s.drainUntil(ctx, later(loadEnded, recovered).Add(spec.DrainTimeout), streamWork, recovered) == nil
 	res.DrainS = round3(time.Since(loadEnded).Seconds())
 	stopSampling()
 	<-sampled
@@ -248,17 +249,35 @@ func (s *Sandbox) sample(ctx context.Context) {
 // undelivered and the services have finished every request they were given,
 // or until timeout.
 func (s *Sandbox) Drain(ctx context.Context, timeout time.Duration) error {
-	return s.drainUntil(ctx, time.Now().Add(timeout), true)
+	return s.drainUntil(ctx, time.Now().Add(timeout), true, time.Time{})
 }
 
-func (s *Sandbox) drainUntil(ctx context.Context, deadline time.Time, streamWork bool) error {
+// errStuck ends a drain that cannot finish: the work left waits for a
+// service that is down and will not come back by itself.
+var errStuck = errors.New("drain: the work left waits for a service that is down")
+
+// drainUntil waits for the work to finish, until deadline. After recovered
+// (when downed services come back, if a run scheduled that) it stops early
+// once everything left waits in groups paused in front of a service that is
+// down or hanging: nothing will change until a learner brings it back.
+func (s *Sandbox) drainUntil(ctx context.Context, deadline time.Time, streamWork bool, recovered time.Time) error {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if s.email.InFlight() == 0 && s.analytics.InFlight() == 0 && (!streamWork || s.streamIdle(ctx)) {
-			return nil
+		if s.email.InFlight() == 0 && s.analytics.InFlight() == 0 {
+			if !streamWork {
+				return nil
+			}
+			if open, err := s.unfinishedGroups(ctx); err == nil {
+				if len(open) == 0 {
+					return nil
+				}
+				if time.Now().After(recovered) && s.allStuck(open) {
+					return errStuck
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -268,15 +287,33 @@ func (s *Sandbox) drainUntil(ctx context.Context, deadline time.Time, streamWork
 	}
 }
 
-// streamIdle reports whether every group has nothing pending and nothing
-// undelivered; it needs no lag count ("behind" is one comparison).
-func (s *Sandbox) streamIdle(ctx context.Context) bool {
+// unfinishedGroups names the groups with something pending or undelivered;
+// it needs no lag count ("behind" is one comparison).
+func (s *Sandbox) unfinishedGroups(ctx context.Context) ([]string, error) {
 	st, err := s.store.ReadState(ctx, Groups)
-	if err != nil || len(st.Groups) == 0 {
-		return false
+	if err != nil {
+		return nil, err
 	}
+	if len(st.Groups) == 0 {
+		return Groups, nil // not even created yet (or lost with a restart)
+	}
+	var open []string
 	for _, g := range st.Groups {
 		if g.Pending > 0 || st.Behind(g) {
+			open = append(open, g.Name)
+		}
+	}
+	return open, nil
+}
+
+// allStuck reports whether every named group is paused in front of a
+// service the settings keep down or hanging.
+func (s *Sandbox) allStuck(groups []string) bool {
+	settings := s.Settings()
+	for _, name := range groups {
+		g := s.groups[name]
+		f := settings.faults(name)
+		if g == nil || !g.paused.is() || !(f.Down || f.Hang) {
 			return false
 		}
 	}

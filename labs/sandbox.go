@@ -39,7 +39,7 @@ type Options struct {
 	// Breaker tunes the sync-mode circuit breakers (default: open after 5
 	// failures in a row, try again after 1 s).
 	Breaker BreakerPolicy
-	// GroupBreaker tunes when a consumer group pauses (default: after 5
+	// GroupBreaker tunes when a consumer group pauses (default: after 10
 	// failed attempts in a row) and how often a paused group probes its
 	// service (default every second).
 	GroupBreaker BreakerPolicy
@@ -126,8 +126,11 @@ func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox
 	if opt.History <= 0 {
 		opt.History = 20
 	}
-	opt.Breaker = opt.Breaker.withDefaults()
-	opt.GroupBreaker = opt.GroupBreaker.withDefaults()
+	opt.Breaker = opt.Breaker.withDefaults(5)
+	// A group pauses only when its service fails again and again: ten
+	// attempts in a row fail about once in six million for a service that
+	// fails 30 % of the time, and at once for one that is down.
+	opt.GroupBreaker = opt.GroupBreaker.withDefaults(10)
 	metrics, err := newPromMetrics(opt.Registerer)
 	if err != nil {
 		return nil, err

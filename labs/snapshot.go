@@ -104,7 +104,7 @@ func (s *Sandbox) streamStats(ctx context.Context, fresh bool) (stream.State, er
 			return st, err
 		}
 		c.at = time.Now()
-		c.every = max(250*time.Millisecond, 5*time.Since(start)) // at most a fifth of the time
+		c.every = max(time.Second, 5*time.Since(start)) // at most a fifth of the time
 		c.last = map[string]int64{}
 		for _, g := range st.Groups {
 			c.last[g.Name] = g.Lag

@@ -158,7 +158,9 @@ Every figure is this run's alone, whatever the sandbox held before:
   max_pending           most entries any group held unacknowledged
   paused_s              seconds each group spent paused
   drain_s, drained      how long the consumers took after the load, and
-                        whether they finished within --drain-timeout
+                        whether they finished within --drain-timeout (a run
+                        whose work waits for a service that is down, with no
+                        --recover-after, stops waiting once the group pauses)
 
 Redis: REDIS_URL (or --redis-url) names a real Redis 7; unset, an embedded
 one runs in memory. Each run uses a fresh sandbox whose keys are deleted
@@ -187,7 +189,7 @@ afterwards, unless --sandbox names one (for instance to share the work with
 	publishErr := fs.Float64("publish-error-rate", 0, "async: share of publishes that fail, 0..1")
 	poison := fs.Int("poison", 0, "add this many unreadable messages to the stream before the load (0..100)")
 	recoverAfter := fs.Duration("recover-after", 0, "bring downed services back after this long")
-	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "wait at most this long for the work to finish, counted from the end of the load or --recover-after, whichever is later")
+	drainTimeout := fs.Duration("drain-timeout", 2*time.Minute, "wait at most this long for the work to finish, counted from the end of the load or --recover-after, whichever is later (sooner when a service is down for good)")
 	consumers := fs.Int("consumers", 2, "async: consumers per group in this process (0..64)")
 	sandbox := fs.String("sandbox", "", "use this sandbox id and keep its keys (default: a fresh one, deleted after)")
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db; empty starts an embedded one (env REDIS_URL)")
@@ -291,7 +293,7 @@ func printSummary(w io.Writer, r labs.Result, redis string) {
 		var paused []string
 		for _, g := range labs.Groups {
 			if p := r.PausedS[g]; p > 0 {
-				paused = append(paused, fmt.Sprintf("%s %.1f s", g, p))
+				paused = append(paused, fmt.Sprintf("%s %.2f s", g, p))
 			}
 		}
 		if len(paused) > 0 {
@@ -302,7 +304,7 @@ func printSummary(w io.Writer, r labs.Result, redis string) {
 	}
 	fmt.Fprintf(w, "  Drain       %.2f s after the load", r.DrainS)
 	if !r.Drained {
-		fmt.Fprintf(w, ", not finished within --drain-timeout %v: in flight counts what was still waiting", r.Load.DrainTimeout)
+		fmt.Fprintf(w, ", not finished: in flight counts what was still waiting")
 	}
 	fmt.Fprintln(w)
 	var notes []string

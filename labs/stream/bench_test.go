@@ -44,7 +44,7 @@ func BenchmarkStreamPipeline(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := s.Ack(ctx, "email", d.ID, e.ID); err != nil {
+			if err := s.Ack(ctx, "email", Finished{d.ID, e.ID}); err != nil {
 				b.Fatal(err)
 			}
 		}

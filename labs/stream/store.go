@@ -268,16 +268,19 @@ func (s *Store) Read(ctx context.Context, group, consumer string, count int, blo
 //	ARGV  1 group  2 consumer  3 now (ms; "+inf" makes every waiting retry due)
 //	      4 lease (ms)  5 how many to take  6 max deliveries (0: no limit)
 //	      7 where the scan for abandoned entries goes on  8 how many to scan
-//	      9 "1" to scan only this consumer's own entries, whatever their idle
-//	        time: a consumer restarted under its old name recovers them at once
+//	      9 what to look at: "due" only retries that came due; "all" those and
+//	        abandoned entries; "own" only this consumer's own entries (no due
+//	        retries), whatever their idle time: a consumer restarted under
+//	        its old name recovers them at once
 //
 // It answers {cursor, {{kind, id, deliveries, crashes, first failure, fields, over}...},
 // next due} where cursor is "" once the scan reached the end and next due is
 // when the earliest waiting retry is due (ms, "0" when none waits).
 var claimScript = redis.NewScript(`
 local want, max = tonumber(ARGV[5]), tonumber(ARGV[6])
-local out, n = {}, 0
+local out, n, taken = {}, 0, {}
 local function take(id, kind, count, over)
+  taken[id] = true
   local got = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'RETRYCOUNT', count)
   if #got == 0 or not got[1] then
     redis.call('XACK', KEYS[1], ARGV[1], id)
@@ -291,23 +294,25 @@ end
 local function budget(id, kind, count, before)
   if max > 0 and count > max then take(id, kind, before, 1) else take(id, kind, count, 0) end
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, want)) do
-  redis.call('ZREM', KEYS[2], id)
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)[1]
-  if p then budget(id, 'due', p[4] + 1, p[4]) end
+if ARGV[9] ~= 'own' then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, want)) do
+    redis.call('ZREM', KEYS[2], id)
+    local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)[1]
+    if p then budget(id, 'due', p[4] + 1, p[4]) end
+  end
 end
 local cursor = ''
-if n < want then
+if n < want and ARGV[9] ~= 'due' then
   local scan = tonumber(ARGV[8])
   local list
-  if ARGV[9] == '1' then
+  if ARGV[9] == 'own' then
     list = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[7], '+', scan, ARGV[2])
   else
     list = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[4], ARGV[7], '+', scan)
   end
   for i, p in ipairs(list) do
     if n >= want then cursor = p[1] break end
-    if not redis.call('ZSCORE', KEYS[2], p[1]) then
+    if not taken[p[1]] and not redis.call('ZSCORE', KEYS[2], p[1]) then
       if redis.call('HDEL', KEYS[3], p[1]) == 1 then
         redis.call('HINCRBY', KEYS[4], p[1], 1)
         budget(p[1], 'crashed', p[4] + 1, p[4])
@@ -342,6 +347,11 @@ type ClaimArgs struct {
 	// Own takes back the consumer's own entries, lease or not: it was
 	// restarted under its old name after a crash, so they are abandoned.
 	Own bool
+	// Abandoned also scans the pending list for entries whose lease ran out
+	// (a page per call, from Cursor). Scans cost in proportion to the
+	// retries waiting, so callers look now and then, not at every due
+	// retry.
+	Abandoned bool
 }
 
 // Claimed is what one claim handed over.
@@ -365,13 +375,16 @@ func (s *Store) Claim(ctx context.Context, a ClaimArgs) (Claimed, error) {
 		cursor = "-"
 	}
 	scan := max(a.Count*4, 50)
-	own := "0"
-	if a.Own {
-		own = "1"
+	mode := "due"
+	switch {
+	case a.Own:
+		mode = "own"
+	case a.Abandoned:
+		mode = "all"
 	}
 	raw, err := claimScript.Run(ctx, s.c,
 		[]string{EventsKey(s.sb), DueKey(s.sb, a.Group), StartedKey(s.sb, a.Group), CrashesKey(s.sb, a.Group), FailingKey(s.sb, a.Group)},
-		a.Group, a.Consumer, now, a.Lease.Milliseconds(), a.Count, a.MaxDeliveries, cursor, scan, own).Slice()
+		a.Group, a.Consumer, now, a.Lease.Milliseconds(), a.Count, a.MaxDeliveries, cursor, scan, mode).Slice()
 	if err != nil {
 		return Claimed{Cursor: a.Cursor}, fmt.Errorf("claim for %s: %w", a.Group, err)
 	}
@@ -465,10 +478,26 @@ func (s *Store) Renew(ctx context.Context, group, consumer string, ids []string)
 	return lost, nil
 }
 
-// Begin marks an entry as being tried: from now on a crash of its consumer
-// spends a delivery.
-func (s *Store) Begin(ctx context.Context, group, consumer, id string) error {
-	return s.c.HSet(ctx, StartedKey(s.sb, group), id, consumer).Err()
+// Finished is an entry whose work is done, to be acknowledged; EventID is ""
+// for entries that carry no event of the group's.
+type Finished struct{ ID, EventID string }
+
+// Begin marks an entry as being tried — from now on a crash of its consumer
+// spends a delivery — and, in the same MULTI/EXEC, acknowledges prev, the
+// entry the consumer finished just before (nil for none): each message is
+// settled before the service is called with the next, in one round trip.
+func (s *Store) Begin(ctx context.Context, group, consumer, id string, prev *Finished) error {
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if prev != nil {
+			s.ack(ctx, p, group, *prev)
+		}
+		p.HSet(ctx, StartedKey(s.sb, group), id, consumer)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("begin %s for %s: %w", id, group, err)
+	}
+	return nil
 }
 
 // forget removes an entry's retry bookkeeping once it is finished.
@@ -479,20 +508,23 @@ func (s *Store) forget(ctx context.Context, p redis.Pipeliner, group, id string)
 	p.HDel(ctx, CrashesKey(s.sb, group), id)
 }
 
+func (s *Store) ack(ctx context.Context, p redis.Pipeliner, group string, f Finished) {
+	if f.EventID != "" {
+		p.SAdd(ctx, DoneKey(s.sb, group), f.EventID)
+	}
+	p.XAck(ctx, EventsKey(s.sb), group, f.ID)
+	s.forget(ctx, p, group, f.ID)
+}
+
 // Ack records the event as finished by the group and acknowledges its
 // entry in one MULTI/EXEC: the idempotency record and the ack agree.
-// eventID is "" for entries that carry no event of this group's.
-func (s *Store) Ack(ctx context.Context, group, id, eventID string) error {
+func (s *Store) Ack(ctx context.Context, group string, f Finished) error {
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		if eventID != "" {
-			p.SAdd(ctx, DoneKey(s.sb, group), eventID)
-		}
-		p.XAck(ctx, EventsKey(s.sb), group, id)
-		s.forget(ctx, p, group, id)
+		s.ack(ctx, p, group, f)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("ack %s for %s: %w", id, group, err)
+		return fmt.Errorf("ack %s for %s: %w", f.ID, group, err)
 	}
 	return nil
 }
@@ -528,7 +560,7 @@ func (s *Store) Resume(ctx context.Context, group string) error {
 // DeadLetter moves an entry to the dead-letter stream with its reason and
 // acks it, atomically, so it is never both pending and dead. eventID is ""
 // for poison.
-func (s *Store) DeadLetter(ctx context.Context, group string, d Delivery, eventID, reason string) error {
+func (s *Store) DeadLetter(ctx context.Context, group, consumer string, d Delivery, eventID, reason string) error {
 	payload, _ := d.Values["payload"].(string)
 	run, _ := d.Values["run"].(string)
 	key := eventID
@@ -540,6 +572,7 @@ func (s *Store) DeadLetter(ctx context.Context, group string, d Delivery, eventI
 			"group", group, "entry", d.ID, "event_id", eventID, "run", run, "reason", reason,
 			"payload", payload, "at", strconv.FormatInt(time.Now().UnixMilli(), 10),
 			"deliveries", strconv.FormatInt(d.Deliveries, 10), "crashes", strconv.FormatInt(d.Crashes, 10),
+			"consumer", consumer, "kind", string(d.Kind),
 		}})
 		p.HSet(ctx, DeadIDsKey(s.sb, group), key, d.ID)
 		p.XAck(ctx, EventsKey(s.sb), group, d.ID)
@@ -566,13 +599,17 @@ type DeadLetter struct {
 	// parked at first sight); Crashes how many consumers it took down.
 	Deliveries int64 `json:"deliveries"`
 	Crashes    int64 `json:"crashes"`
+	// Consumer is the consumer that gave up on it.
+	Consumer string `json:"consumer"`
+	Kind     string `json:"-"`
 }
 
 func deadLetterFrom(m redis.XMessage) DeadLetter {
 	str := func(k string) string { v, _ := m.Values[k].(string); return v }
 	num := func(k string) int64 { n, _ := strconv.ParseInt(str(k), 10, 64); return n }
 	dl := DeadLetter{ID: m.ID, Group: str("group"), EntryID: str("entry"), EventID: str("event_id"), Run: str("run"),
-		Reason: str("reason"), Payload: str("payload"), Deliveries: max(num("deliveries"), 1), Crashes: num("crashes")}
+		Reason: str("reason"), Payload: str("payload"), Deliveries: max(num("deliveries"), 1), Crashes: num("crashes"),
+		Consumer: str("consumer"), Kind: str("kind")}
 	if ms := num("at"); ms > 0 {
 		dl.At = time.UnixMilli(ms).UTC()
 	}

@@ -94,7 +94,7 @@ func TestRetryBackoffAndBudget(t *testing.T) {
 	// A failed attempt waits out its backoff: nobody may take it before.
 	failed := time.Now()
 	require.NoError(t, s.Retry(ctx, group, "c1", d, time.Now().Add(time.Hour), failed))
-	claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "c2", Lease: time.Millisecond, Count: 10, MaxDeliveries: 3})
+	claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "c2", Lease: time.Millisecond, Count: 10, MaxDeliveries: 3, Abandoned: true})
 	assert.Empty(t, claimed, "an entry waiting out its backoff is neither due nor abandoned")
 
 	// A probe takes it whatever its backoff, and its count goes up by one.
@@ -127,7 +127,7 @@ func TestRetryBackoffAndBudget(t *testing.T) {
 	assert.EqualValues(t, 3, claimed[0].Deliveries, "an entry never passes its budget")
 	assert.EqualValues(t, 3, pendingCount(t, s, d.ID))
 
-	require.NoError(t, s.DeadLetter(ctx, group, claimed[0], "evt1", "gave up"))
+	require.NoError(t, s.DeadLetter(ctx, group, "c3", claimed[0], "evt1", "gave up"))
 	dead, err := s.DeadLetters(ctx, 10)
 	require.NoError(t, err)
 	require.Len(t, dead, 1)
@@ -150,11 +150,11 @@ func TestCrashedAndAbandonedEntriesAreTakenOverFairly(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 3)
 	// The consumer began calling the service with the first entry, then died.
-	require.NoError(t, s.Begin(ctx, group, "dead-consumer", got[0].ID))
+	require.NoError(t, s.Begin(ctx, group, "dead-consumer", got[0].ID, nil))
 
 	var claimed []Delivery
 	require.Eventually(t, func() bool {
-		claimed = claim(t, s, ClaimArgs{Group: group, Consumer: "heir", Lease: 50 * time.Millisecond, Count: 10, MaxDeliveries: 5})
+		claimed = claim(t, s, ClaimArgs{Group: group, Consumer: "heir", Lease: 50 * time.Millisecond, Count: 10, MaxDeliveries: 5, Abandoned: true})
 		return len(claimed) == 3
 	}, 5*time.Second, 20*time.Millisecond)
 	byID := map[string]Delivery{}
@@ -182,12 +182,12 @@ func TestRenewKeepsSlowWorkFromBeingTakenOver(t *testing.T) {
 		lost, err := s.Renew(ctx, group, "slow", []string{got[0].ID})
 		require.NoError(t, err)
 		require.Empty(t, lost)
-		claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "thief", Lease: 150 * time.Millisecond, Count: 1})
+		claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "thief", Lease: 150 * time.Millisecond, Count: 1, Abandoned: true})
 		require.Empty(t, claimed, "a renewed lease is never abandoned")
 		time.Sleep(30 * time.Millisecond)
 	}
 	assert.EqualValues(t, 1, pendingCount(t, s, got[0].ID), "renewing does not spend deliveries")
-	require.NoError(t, s.Ack(ctx, group, got[0].ID, "evt1"))
+	require.NoError(t, s.Ack(ctx, group, Finished{got[0].ID, "evt1"}))
 	lost, err := s.Renew(ctx, group, "slow", []string{got[0].ID})
 	require.NoError(t, err)
 	assert.Equal(t, []string{got[0].ID}, lost, "an acked entry is no longer ours")
@@ -209,7 +209,7 @@ func TestAbandonedScanGoesOnPastWaitingRetries(t *testing.T) {
 	cursor := ""
 	var found []Delivery
 	for range 5 {
-		c, err := s.Claim(ctx, ClaimArgs{Group: group, Consumer: "c2", Lease: 10 * time.Millisecond, Count: 1, Cursor: cursor})
+		c, err := s.Claim(ctx, ClaimArgs{Group: group, Consumer: "c2", Lease: 10 * time.Millisecond, Count: 1, Cursor: cursor, Abandoned: true})
 		require.NoError(t, err)
 		found = append(found, c.Deliveries...)
 		cursor = c.Cursor
@@ -246,7 +246,7 @@ func TestReplayIsForItsGroupOnly(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Decode(got[0].Values)
 	require.ErrorIs(t, err, ErrPoison)
-	require.NoError(t, s.DeadLetter(ctx, group, got[0], "", err.Error()))
+	require.NoError(t, s.DeadLetter(ctx, group, "c1", got[0], "", err.Error()))
 	dead, err := s.DeadLetters(ctx, 10)
 	require.NoError(t, err)
 	require.Len(t, dead, 1)
@@ -290,12 +290,12 @@ func TestAuditCountsOneRunOnly(t *testing.T) {
 		require.NoError(t, err)
 		byEvent[ev.ID] = d
 	}
-	require.NoError(t, s.Ack(ctx, group, byEvent["evt1"].ID, "evt1"))
-	require.NoError(t, s.Ack(ctx, group, byEvent["evt2"].ID, "evt2"))
-	require.NoError(t, s.DeadLetter(ctx, group, byEvent["evt3"], "evt3", "gave up"))
+	require.NoError(t, s.Ack(ctx, group, Finished{byEvent["evt1"].ID, "evt1"}))
+	require.NoError(t, s.Ack(ctx, group, Finished{byEvent["evt2"].ID, "evt2"}))
+	require.NoError(t, s.DeadLetter(ctx, group, "c", byEvent["evt3"], "evt3", "gave up"))
 	poison, err := s.AddPoison(ctx, "new")
 	require.NoError(t, err)
-	require.NoError(t, s.DeadLetter(ctx, "analytics", Delivery{ID: poison, Values: map[string]any{"payload": "x", "run": "new"}}, "", "poison"))
+	require.NoError(t, s.DeadLetter(ctx, "analytics", "c", Delivery{ID: poison, Values: map[string]any{"payload": "x", "run": "new"}}, "", "poison"))
 
 	a, err := s.AuditRun(ctx, "new", []string{group}, []string{"email"})
 	require.NoError(t, err)
@@ -363,11 +363,17 @@ func TestARestartedConsumerTakesBackItsOwnEntriesAtOnce(t *testing.T) {
 	other, err := s.Read(ctx, group, "c2", 1, 0)
 	require.NoError(t, err)
 	require.Len(t, other, 1)
-	require.NoError(t, s.Begin(ctx, group, "c1", got[0].ID))
+	require.NoError(t, s.Begin(ctx, group, "c1", got[0].ID, nil))
+	// A retry of c2's that is due: the recovering consumer leaves it to the
+	// regular claims, and never hands out an entry twice.
+	require.NoError(t, s.Retry(ctx, group, "c2", other[0], time.Now().Add(-time.Second), time.Now()))
 	claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "c1", Lease: time.Hour, Count: 10, MaxDeliveries: 5, Own: true})
 	require.Len(t, claimed, 2, "its own two, not c2's, and without waiting for the lease")
 	assert.Equal(t, KindCrashed, claimed[0].Kind)
 	assert.EqualValues(t, 2, claimed[0].Deliveries)
 	assert.Equal(t, KindAbandoned, claimed[1].Kind)
 	assert.EqualValues(t, 1, claimed[1].Deliveries)
+	again := claim(t, s, ClaimArgs{Group: group, Consumer: "c1", Lease: time.Hour, Count: 10, MaxDeliveries: 5})
+	require.Len(t, again, 1, "the due retry, once")
+	assert.Equal(t, other[0].ID, again[0].ID)
 }
