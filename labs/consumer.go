@@ -360,6 +360,26 @@ type message struct {
 	event stream.Event
 	bad   error // why the entry is poison, or nil
 	done  bool  // the group finished this event before
+	shown bool  // drawn in the live picture
+}
+
+// flow records f for the picture when the message is shown.
+func (g *group) flow(m message, f Flow) {
+	if m.shown {
+		f.Group, f.ID = g.name, m.ID
+		g.sb.flows.add(f)
+	}
+}
+
+// deliveryWord says how a message came to its consumer.
+func deliveryWord(k stream.Kind) string {
+	switch k {
+	case stream.KindDue:
+		return "retry"
+	case stream.KindCrashed, stream.KindAbandoned:
+		return "recovered"
+	}
+	return "new"
 }
 
 // handleOne settles one message. probe, when set, is the breaker's verdict
@@ -367,13 +387,15 @@ type message struct {
 func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m message, probe *func(error)) error {
 	ev := m.event
 	tally := g.sb.runs.tally(ev.Run)
+	m.shown = g.sb.flows.admit(g.name)
+	g.flow(m, Flow{Kind: FlowDelivered, Where: "stream", OK: true, Detail: deliveryWord(m.Kind)})
 	if m.Kind != stream.KindNew {
 		tally.redeliveries.Add(1)
 		g.sb.count.redeliveries.Add(1)
 		g.sb.metrics.redeliveries.WithLabelValues(g.name).Inc()
 	}
 	if m.Over {
-		return g.deadLetter(ctx, c, m, overReason(m.Delivery))
+		return g.deadLetter(ctx, c, m, overVerdict(m.Delivery))
 	}
 	// A replayed dead letter is for one group; the others ack it unread.
 	if only, _ := m.Values["only"].(string); only != "" && only != g.name {
@@ -382,7 +404,7 @@ func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m messag
 	if m.bad != nil { // poison: no retry can help, park it at once
 		g.sb.count.poison.Add(1)
 		g.sb.metrics.messages.WithLabelValues(g.name, "poison").Inc()
-		return g.deadLetter(ctx, c, m, m.bad.Error())
+		return g.deadLetter(ctx, c, m, stream.Verdict{Code: stream.CodePoison, Reason: m.bad.Error()})
 	}
 	if m.done {
 		g.sb.count.skipped.Add(1)
@@ -408,10 +430,12 @@ func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m messag
 	start := time.Now()
 	_, err := g.sb.client.Call(ctx, g.name, g.url, s.Timeout, req, ev.ID, ev.TraceParent)
 	c.timed(time.Since(start))
+	g.flow(m, Flow{Kind: FlowCall, Where: g.name, OK: err == nil, MS: msSince(start), Detail: failureWord(err)})
 	if err == nil {
 		report(nil)
 		g.sb.metrics.calls.WithLabelValues(g.name, "ok").Inc()
 		if s.CrashRate > 0 && rand.Float64() < s.CrashRate {
+			g.flow(m, Flow{Kind: FlowCrash, Where: g.name, Detail: "crashed before acknowledging"})
 			g.sb.trace.add(ev.TraceParent, g.name+" consumer", "crashed after the effect, before acknowledging")
 			g.sb.count.crashes.Add(1)
 			tally.crashes.Add(1)
@@ -438,7 +462,7 @@ func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m messag
 	}
 	report(err)
 	if service.Permanent(err) {
-		return g.deadLetter(ctx, c, m, err.Error())
+		return g.deadLetter(ctx, c, m, stream.Verdict{Code: stream.CodeRejected, Reason: err.Error(), Detail: rawError(err)})
 	}
 	if probing { // a paused group's probe spends nothing
 		g.sb.trace.add(ev.TraceParent, g.name+" consumer", "probe failed, group stays paused: "+err.Error())
@@ -457,9 +481,11 @@ func (g *group) failed(ctx context.Context, c *consumer, s Settings, m message, 
 	}
 	switch {
 	case s.MaxDeliveries > 0 && m.Deliveries >= int64(s.MaxDeliveries):
-		return g.deadLetter(ctx, c, m, fmt.Sprintf("gave up after %d deliveries: %v", m.Deliveries, cause))
+		return g.deadLetter(ctx, c, m, stream.Verdict{Code: stream.CodeGaveUp, Detail: rawError(cause),
+			Reason: fmt.Sprintf("gave up after %d tries over %s: %v", m.Deliveries, roughly(now.Sub(first)), cause)})
 	case s.MaxRetryAge > 0 && now.Sub(first) >= s.MaxRetryAge:
-		return g.deadLetter(ctx, c, m, fmt.Sprintf("gave up after retrying for %v: %v", now.Sub(first).Round(time.Second), cause))
+		return g.deadLetter(ctx, c, m, stream.Verdict{Code: stream.CodeTooOld, Detail: rawError(cause),
+			Reason: fmt.Sprintf("still failing %s after its first try, longer than the %s allowed: %v", roughly(now.Sub(first)), roughly(s.MaxRetryAge), cause)})
 	}
 	wait := backoff(s, m.Deliveries)
 	g.sb.trace.add(m.event.TraceParent, g.name+" consumer",
@@ -467,6 +493,7 @@ func (g *group) failed(ctx context.Context, c *consumer, s Settings, m message, 
 	if err := g.sb.store.Retry(ctx, g.name, c.name, m.Delivery, now.Add(wait), now); err != nil {
 		return err
 	}
+	g.flow(m, Flow{Kind: FlowRetry, Where: "stream", Detail: fmt.Sprintf("retry in %.1f s", wait.Seconds())})
 	g.sb.count.retries.Add(1)
 	tally.retries.Add(1)
 	g.sb.metrics.messages.WithLabelValues(g.name, "retried").Inc()
@@ -488,18 +515,43 @@ func backoff(s Settings, n int64) time.Duration {
 
 // overReason says why an entry that spent its budget without a failed
 // attempt of this consumer's is dead-lettered.
-func overReason(d stream.Delivery) string {
+func overVerdict(d stream.Delivery) stream.Verdict {
 	if d.Kind == stream.KindCrashed {
-		return fmt.Sprintf("crashed the consumer %d times", d.Crashes)
+		return stream.Verdict{Code: stream.CodeCrashed, Reason: fmt.Sprintf("crashed the consumer %d times", d.Crashes)}
 	}
-	return fmt.Sprintf("gave up after %d deliveries", d.Deliveries)
+	return stream.Verdict{Code: stream.CodeGaveUp, Reason: fmt.Sprintf("gave up after %d tries", d.Deliveries)}
 }
 
-func (g *group) deadLetter(ctx context.Context, c *consumer, m message, reason string) error {
-	if err := g.sb.store.DeadLetter(ctx, g.name, c.name, m.Delivery, m.event.ID, reason); err != nil {
+// rawError is the technical form of a call failure, behind its plain words.
+func rawError(err error) string {
+	var f *service.Failure
+	if errors.As(err, &f) {
+		return f.Raw()
+	}
+	return err.Error()
+}
+
+// roughly says a duration the way a person would: "0.4 s", "12 s", "2 min 10 s".
+func roughly(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d%time.Minute < time.Second:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%d min %d s", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+func (g *group) deadLetter(ctx context.Context, c *consumer, m message, v stream.Verdict) error {
+	reason := v.Reason
+	if err := g.sb.store.DeadLetter(ctx, g.name, c.name, m.Delivery, m.event.ID, v); err != nil {
 		return err
 	}
 	g.sb.count.deadLettered.Add(1)
+	g.sb.runs.tally(m.event.Run).dead.Add(1)
+	g.flow(m, Flow{Kind: FlowDead, Where: "dead", Detail: reason})
 	g.sb.metrics.messages.WithLabelValues(g.name, "dead_lettered").Inc()
 	g.sb.trace.add(m.event.TraceParent, g.name+" consumer", "dead-lettered: "+reason)
 	g.sb.log.Debug("dead-lettered", "group", g.name, "entry", m.ID, "reason", reason)

@@ -13,10 +13,28 @@ type DeadLetter = stream.DeadLetter
 
 // DeadLetters lists up to limit dead letters, newest first (limit 1..1000).
 func (s *Sandbox) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
-	if limit < 1 || limit > 1000 {
-		return nil, fieldErr("limit", "%d is not between 1 and 1000", limit)
+	page, _, err := s.DeadLetterPage(ctx, DeadQuery{Limit: limit})
+	return page, err
+}
+
+// DeadQuery picks a page of dead letters (see stream.DeadQuery).
+type DeadQuery = stream.DeadQuery
+
+// DeadLetterPage lists the dead letters q picks, newest first, and where the
+// next page starts ("" when there is none).
+func (s *Sandbox) DeadLetterPage(ctx context.Context, q DeadQuery) ([]DeadLetter, string, error) {
+	if q.Limit < 1 || q.Limit > 1000 {
+		return nil, "", fieldErr("limit", "%d is not between 1 and 1000", q.Limit)
 	}
-	return s.store.DeadLetters(ctx, limit)
+	if q.Before != "" && !streamIDPattern.MatchString(q.Before) {
+		return nil, "", fieldErr("before", "%q is not a stream entry id", q.Before)
+	}
+	return s.store.DeadLetters(ctx, q)
+}
+
+// DeadCounts counts the dead letters by group and why ("email:gave_up").
+func (s *Sandbox) DeadCounts(ctx context.Context) (map[string]int64, error) {
+	return s.store.DeadCounts(ctx)
 }
 
 // Replay puts a dead letter back on the stream for its group only: the other
@@ -44,4 +62,18 @@ func (s *Sandbox) InjectPoison(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("inject poison message: %w", err)
 	}
 	return id, nil
+}
+
+// SignupRecord is what Redis knows about one signup (see stream.SignupRecord).
+type SignupRecord = stream.SignupRecord
+
+var userIDPattern = regexp.MustCompile(`^u_[0-9a-f]{16}$`)
+
+// Signup reads the record of one signup by its user id: the user, where its
+// event went, and what each group and service did with it.
+func (s *Sandbox) Signup(ctx context.Context, userID string) (SignupRecord, error) {
+	if !userIDPattern.MatchString(userID) {
+		return SignupRecord{}, fieldErr("user", "%q is not a user id like u_0123456789abcdef", userID)
+	}
+	return s.store.Record(ctx, userID, Groups, Groups)
 }

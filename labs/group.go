@@ -65,12 +65,16 @@ func (g *group) breakerChanged(from, to gobreaker.State) {
 	case gobreaker.StateOpen:
 		if g.paused.pause() {
 			g.sb.metrics.pausedGroups.WithLabelValues(g.name).Inc()
+			g.sb.flows.add(Flow{Kind: FlowPaused, Where: g.name, Group: g.name, Detail: "its service keeps failing"})
+			g.sb.runs.mark(g.name + " group paused")
 			g.sb.log.Info("consumer group paused: its service keeps failing", "group", g.name)
 		}
 	case gobreaker.StateClosed:
 		if d, was := g.paused.resume(); was {
 			g.sb.metrics.pausedGroups.WithLabelValues(g.name).Dec()
 			g.sb.metrics.pausedTime.WithLabelValues(g.name).Add(d.Seconds())
+			g.sb.flows.add(Flow{Kind: FlowResumed, Where: g.name, Group: g.name, OK: true, Detail: fmt.Sprintf("after %.1f s", d.Seconds())})
+			g.sb.runs.mark(g.name + " group resumed")
 			g.sb.log.Info("consumer group resumed", "group", g.name, "paused", d.Round(time.Millisecond))
 		}
 	}

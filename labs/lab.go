@@ -95,7 +95,8 @@ func (l *Lab) Status() RunStatus {
 
 // Start validates runs and works through them in the background, one after
 // the other; ErrBusy when a session is already running. scenario names the
-// guided scenario whose results these are ("" for a free run).
+// guided scenario whose results these are ("" for a free run); a scenario's
+// runs put their own settings in force, and the learner's come back after.
 func (l *Lab) Start(scenario string, runs []PlannedRun) error {
 	if len(runs) == 0 {
 		return fieldErr("runs", "nothing to run")
@@ -131,6 +132,16 @@ func (l *Lab) Start(scenario string, runs []PlannedRun) error {
 func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario string, runs []PlannedRun) {
 	defer l.runs.Done()
 	defer cancel()
+	if scenario != "" {
+		// A guided scenario runs on its own settings; the learner's own come
+		// back when it ends, however it ends.
+		mine := l.Settings()
+		defer func() {
+			if err := l.Apply(mine); err != nil && !errors.Is(err, ErrClosed) {
+				l.log.Warn("restore settings after a scenario", "err", err)
+			}
+		}()
+	}
 	var results []Result
 	var failure error
 	for i, r := range runs {

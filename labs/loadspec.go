@@ -63,11 +63,22 @@ func (l LoadSpec) Validate() error {
 	return checkInt("poison", l.Poison, 0, MaxPoison)
 }
 
-// RunProgress is a load in flight.
+// RunProgress is a run in flight, its own counts only: what the load sent
+// and got back, what the consumers did for its events so far, and what is
+// still waiting.
 type RunProgress struct {
 	Started time.Time `json:"started"`
 	Target  int       `json:"target"`
 	Sent    int64     `json:"sent"`
 	// Phase is "load" while signups are sent, then "drain".
-	Phase string `json:"phase"`
+	Phase     string `json:"phase"`
+	Succeeded int64  `json:"succeeded"`
+	Failed    int64  `json:"failed"`
+	// Emails and Analytics count the run's users whose effect took place.
+	Emails       int64 `json:"emails"`
+	Analytics    int64 `json:"analytics"`
+	Retries      int64 `json:"retries"`
+	DeadLettered int64 `json:"dead_lettered"`
+	// Waiting is each group's work not yet done (pending plus undelivered).
+	Waiting PerGroup `json:"waiting"`
 }

@@ -112,13 +112,20 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	res := Result{Run: newID("r"), Mode: settings.Mode, Started: time.Now().UTC(), Settings: settings, Load: spec}
 	live := s.runs.start(res)
 	defer s.runs.finish(res.Run)
+	live.timeline.mark("run started")
 	pausedBefore := s.pausedTimes()
 
 	recovered := time.Now()
+	recovering := make(chan struct{}) // closed once no recovery is pending
 	if spec.RecoverAfter > 0 {
 		recovered = recovered.Add(spec.RecoverAfter)
-		t := time.AfterFunc(spec.RecoverAfter, s.recoverServices)
+		t := time.AfterFunc(spec.RecoverAfter, func() {
+			s.recoverServices() // marked on the timeline as a settings change
+			close(recovering)
+		})
 		defer t.Stop()
+	} else {
+		close(recovering)
 	}
 	for range spec.Poison {
 		if _, err := s.store.AddPoison(ctx, res.Run); err != nil {
@@ -129,25 +136,31 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		s.sample(sampleCtx)
+		s.sample(sampleCtx, live)
 	}()
 
 	out := load.Generate(ctx, s.client.HTTP(), s.SignupURL(), load.Plan{
 		Signups: spec.Signups, Concurrency: spec.Concurrency, Rate: spec.Rate, Limit: orDefault(spec.Duration, MaxDuration),
 		RequestTimeout: 2*MaxTimeout + 10*time.Second, Run: res.Run,
-	}, &live.sent)
+	}, &live.progress)
 	res.Cancelled = ctx.Err() != nil
 	live.phase.Store("drain")
+	live.timeline.mark("load ended")
 	loadEnded := time.Now()
 	s.streamStats(ctx, true) // the backlog peaks as the load ends
 	// The drain timeout counts from when the load has ended and the services
 	// are back, whichever is later. Sync work is finished when the services
 	// have finished the calls they were given, answered or not.
 	streamWork := settings.Mode == ModeAsync || s.Settings().Mode == ModeAsync || spec.Poison > 0
-	res.Drained = s.drainUntil(ctx, later(loadEnded, recovered).Add(spec.DrainTimeout), streamWork, recovered) == nil
+	res.Drained = s.drainUntil(ctx, later(loadEnded, recovered).Add(spec.DrainTimeout), streamWork, recovering) == nil
 	res.DrainS = round3(time.Since(loadEnded).Seconds())
 	stopSampling()
 	<-sampled
+	if st, err := s.streamStats(context.WithoutCancel(ctx), true); err == nil {
+		live.timeline.close(live, st)
+	}
+	live.timeline.mark("run ended")
+	live.timeline.finish()
 
 	res.SignupsAttempted, res.SignupsSucceeded, res.SignupsFailed = out.Attempted, out.Succeeded, out.Failed
 	res.Latency = out.Latency.Quantiles()
@@ -220,27 +233,31 @@ func (s *Sandbox) History() []Result {
 // loading reports whether a load is in flight; a lab doing work is never idle.
 func (s *Sandbox) loading() bool { return s.runs.live() != nil }
 
-// sample watches the stream while a load runs: it records the largest lag
-// and pending counts and trims what every group has finished with.
-func (s *Sandbox) sample(ctx context.Context) {
+// sample watches the stream while a run goes on: it records the largest lag
+// and pending counts, closes one timeline point a second, and trims what
+// every group has finished with.
+func (s *Sandbox) sample(ctx context.Context, live *liveRun) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	var lastTrim time.Time
+	next := time.Now().Add(time.Second)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		st, err := s.streamStats(ctx, false)
+		if time.Now().Before(next) {
+			s.streamStats(ctx, false)
+			continue
+		}
+		next = next.Add(time.Second)
+		st, err := s.streamStats(ctx, true)
 		if err != nil {
 			continue
 		}
-		if time.Since(lastTrim) >= time.Second {
-			lastTrim = time.Now()
-			if _, err := s.store.Trim(ctx, st.Groups); err != nil && ctx.Err() == nil {
-				s.log.Warn("trim stream", "err", err)
-			}
+		live.timeline.close(live, st)
+		if _, err := s.store.Trim(ctx, st.Groups); err != nil && ctx.Err() == nil {
+			s.log.Warn("trim stream", "err", err)
 		}
 	}
 }
@@ -249,18 +266,18 @@ func (s *Sandbox) sample(ctx context.Context) {
 // undelivered and the services have finished every request they were given,
 // or until timeout.
 func (s *Sandbox) Drain(ctx context.Context, timeout time.Duration) error {
-	return s.drainUntil(ctx, time.Now().Add(timeout), true, time.Time{})
+	return s.drainUntil(ctx, time.Now().Add(timeout), true, nil)
 }
 
 // errStuck ends a drain that cannot finish: the work left waits for a
 // service that is down and will not come back by itself.
 var errStuck = errors.New("drain: the work left waits for a service that is down")
 
-// drainUntil waits for the work to finish, until deadline. After recovered
-// (when downed services come back, if a run scheduled that) it stops early
-// once everything left waits in groups paused in front of a service that is
-// down or hanging: nothing will change until a learner brings it back.
-func (s *Sandbox) drainUntil(ctx context.Context, deadline time.Time, streamWork bool, recovered time.Time) error {
+// drainUntil waits for the work to finish, until deadline. Once recovered
+// is closed (no recovery of downed services is pending) it stops early when
+// everything left waits in groups paused in front of a service that is down
+// or hanging: nothing will change until a learner brings it back.
+func (s *Sandbox) drainUntil(ctx context.Context, deadline time.Time, streamWork bool, recovered <-chan struct{}) error {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	t := time.NewTicker(25 * time.Millisecond)
@@ -274,7 +291,7 @@ func (s *Sandbox) drainUntil(ctx context.Context, deadline time.Time, streamWork
 				if len(open) == 0 {
 					return nil
 				}
-				if time.Now().After(recovered) && s.allStuck(open) {
+				if closed(recovered) && s.allStuck(open) {
 					return errStuck
 				}
 			}
@@ -327,6 +344,7 @@ type runs struct {
 	mu     sync.Mutex // held while a load runs
 	closed bool       // guarded by mu
 	cur    atomic.Pointer[liveRun]
+	last   atomic.Pointer[timeline] // of the run in progress or the last one
 
 	// Live latency histograms for the page, restarted by each run.
 	signupLatency, effectLatency load.Histogram
@@ -338,18 +356,21 @@ type runs struct {
 	history []Result
 }
 
-// liveRun is the progress of the load in flight.
+// liveRun is the progress of the run in flight.
 type liveRun struct {
-	started time.Time
-	target  int
-	sent    atomic.Int64
-	phase   atomic.Value // string
-	tally   *runTally
+	started  time.Time
+	target   int
+	progress load.Progress
+	phase    atomic.Value // string
+	tally    *runTally
+	timeline *timeline
+	waiting  atomic.Pointer[PerGroup]
 }
 
-// runTally counts what this process's consumers did for one run's events.
+// runTally counts what this process did for one run's events.
 type runTally struct {
 	retries, redeliveries, crashes atomic.Int64
+	dead, emails, analytics        atomic.Int64
 	maxLag, maxPending             atomic.Int64
 	effectLatency                  load.Histogram
 }
@@ -358,8 +379,10 @@ type runTally struct {
 var discard = &runTally{}
 
 func (r *runs) start(res Result) *liveRun {
-	l := &liveRun{started: res.Started, target: res.Load.Signups, tally: &runTally{}}
+	l := &liveRun{started: res.Started, target: res.Load.Signups, tally: &runTally{},
+		timeline: &timeline{tl: Timeline{Run: res.Run, Started: res.Started}}}
 	l.phase.Store("load")
+	r.last.Store(l.timeline)
 	r.tallyMu.Lock()
 	if r.tallies == nil {
 		r.tallies = map[string]*runTally{}
@@ -396,11 +419,23 @@ func (r *runs) observeStream(st stream.State) {
 	if l == nil {
 		return
 	}
+	var waiting PerGroup
 	for _, g := range st.Groups {
 		raise(&l.tally.maxLag, g.Lag)
 		raise(&l.tally.maxPending, g.Pending)
+		waiting.set(g.Name, g.Pending+g.Lag)
+	}
+	l.waiting.Store(&waiting)
+}
+
+// mark adds a moment to the timeline of the run in progress, if any.
+func (r *runs) mark(label string) {
+	if l := r.cur.Load(); l != nil {
+		l.timeline.mark(label)
 	}
 }
+
+func (r *runs) timeline() *timeline { return r.last.Load() }
 
 func raise(v *atomic.Int64, to int64) {
 	for {
@@ -416,7 +451,14 @@ func (r *runs) live() *RunProgress {
 	if l == nil {
 		return nil
 	}
-	return &RunProgress{Started: l.started, Target: l.target, Sent: l.sent.Load(), Phase: l.phase.Load().(string)}
+	p := &RunProgress{Started: l.started, Target: l.target, Sent: l.progress.Sent.Load(), Phase: l.phase.Load().(string),
+		Succeeded: l.progress.Succeeded.Load(), Failed: l.progress.Failed.Load(),
+		Emails: l.tally.emails.Load(), Analytics: l.tally.analytics.Load(),
+		Retries: l.tally.retries.Load(), DeadLettered: l.tally.dead.Load()}
+	if w := l.waiting.Load(); w != nil {
+		p.Waiting = *w
+	}
+	return p
 }
 
 func (r *runs) remember(res Result, keep int) {
@@ -433,6 +475,16 @@ func (r *runs) close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+}
+
+// closed reports whether c is closed; a nil channel never is.
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func later(a, b time.Time) time.Time {

@@ -74,6 +74,7 @@ type Sandbox struct {
 	trace   *tracer
 	runs    runs
 	stats   statsCache
+	flows   flowLog
 
 	client    *service.Client
 	email     *service.Service
@@ -176,7 +177,7 @@ func (s *Sandbox) start(settings Settings) error {
 		onChange := func(name string) func(_, to gobreaker.State) {
 			return func(_, to gobreaker.State) { s.log.Info("circuit breaker", "service", name, "state", to.String()) }
 		}
-		api := &signupAPI{store: s.store, settings: s.Settings, count: &s.count, latency: &s.runs.signupLatency, metrics: s.metrics, trace: s.trace,
+		api := &signupAPI{store: s.store, settings: s.Settings, count: &s.count, latency: &s.runs.signupLatency, metrics: s.metrics, trace: s.trace, flows: &s.flows,
 			email:     newDownstream(ServiceEmail, s.email.URL(), s.client, s.opt.Breaker, onChange(ServiceEmail)),
 			analytics: newDownstream(ServiceAnalytics, s.analytics.URL(), s.client, s.opt.Breaker, onChange(ServiceAnalytics))}
 		if s.api, err = startAPI(s.ctx, api, s.log); err != nil {
@@ -248,11 +249,14 @@ func (s *Sandbox) observe(svc string, req service.Request, count int64, tracepar
 		s.trace.add(traceparent, where, "signup tracked again")
 		return
 	}
+	tally := s.runs.tally(req.Run)
 	if svc == ServiceEmail {
 		s.count.emailsSent.Add(1)
+		tally.emails.Add(1)
 		s.trace.add(traceparent, where, "welcome email sent")
 	} else {
 		s.count.analyticsEvents.Add(1)
+		tally.analytics.Add(1)
 		s.trace.add(traceparent, where, "signup tracked")
 	}
 	s.trace.effect(traceparent, svc)
@@ -263,7 +267,7 @@ func (s *Sandbox) observe(svc string, req service.Request, count int64, tracepar
 	s.metrics.effectTime.WithLabelValues(svc).Observe(d.Seconds())
 	if svc == ServiceEmail {
 		s.runs.effectLatency.Record(d)
-		s.runs.tally(req.Run).effectLatency.Record(d)
+		tally.effectLatency.Record(d)
 	}
 }
 
@@ -314,6 +318,11 @@ func (s *Sandbox) applyLocked(next Settings) error {
 	}
 	if s.ctx.Err() != nil {
 		return ErrClosed
+	}
+	if was := s.settings.Load(); was != nil && *was != next {
+		if change := describeChange(*was, next); change != "" {
+			s.runs.mark(change)
+		}
 	}
 	s.settings.Store(&next)
 	if err := s.email.SetDown(next.Email.Down); err != nil {

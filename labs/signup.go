@@ -30,6 +30,7 @@ type signupAPI struct {
 	latency   *load.Histogram // how long valid signups took to answer
 	metrics   *promMetrics
 	trace     *tracer
+	flows     *flowLog
 }
 
 // signupRequest is one validated signup.
@@ -41,6 +42,8 @@ type signupRequest struct {
 	// Run is the lab run the signup belongs to ("" for a one-off).
 	Run        string
 	ReceivedAt time.Time
+	// Shown signups are drawn in the live picture.
+	Shown bool
 }
 
 func (r signupRequest) newUser(mode Mode) User {
@@ -51,7 +54,7 @@ func (r signupRequest) newUser(mode Mode) User {
 // analytics service, waiting for each: the caller waits for both, one after
 // the other. When a call fails the signup fails, although the user now exists.
 func (a *signupAPI) signupSync(ctx context.Context, req signupRequest) (User, error) {
-	user, created, err := a.store.CreateUser(ctx, req.newUser(ModeSync), req.IdempotencyKey, nil)
+	user, created, err := a.storeUser(ctx, req, req.newUser(ModeSync), nil)
 	if err != nil {
 		return User{}, err
 	}
@@ -77,14 +80,14 @@ func (a *signupAPI) signupAsync(ctx context.Context, req signupRequest) (User, e
 	if err := a.injectedPublishFailure(); err != nil {
 		return User{}, err // nothing was written: the outbox keeps both or neither
 	}
-	user, _, err := a.store.CreateUser(ctx, user, req.IdempotencyKey, &event)
+	user, _, err := a.storeUser(ctx, req, user, &event)
 	return user, err
 }
 
 // signupNaive writes the user and then publishes in a second call: when the
 // publish fails the user exists but no consumer will ever hear of it.
 func (a *signupAPI) signupNaive(ctx context.Context, req signupRequest, user User, event stream.Event) (User, error) {
-	user, created, err := a.store.CreateUser(ctx, user, req.IdempotencyKey, nil)
+	user, created, err := a.storeUser(ctx, req, user, nil)
 	if err != nil || !created {
 		return user, err
 	}
@@ -95,7 +98,36 @@ func (a *signupAPI) signupNaive(ctx context.Context, req signupRequest, user Use
 		a.count.publishFailed.Add(1)
 		return user, a.orphan(ctx, user, created, fmt.Errorf("publish %s: %w", EventSignedUp, err))
 	}
+	a.trace.add(req.TraceParent, "api", EventSignedUp+" published")
+	a.flow(req, Flow{Kind: FlowPublished, Where: "stream", OK: true})
 	return user, nil
+}
+
+// storeUser writes the user (and, with ev, its event in the same script) and
+// says so in the trace and the picture.
+func (a *signupAPI) storeUser(ctx context.Context, req signupRequest, u User, ev *stream.Event) (User, bool, error) {
+	user, created, err := a.store.CreateUser(ctx, u, req.IdempotencyKey, ev)
+	switch {
+	case err != nil:
+		a.trace.add(req.TraceParent, "api", "storing the user failed: "+err.Error())
+	case !created:
+		a.trace.add(req.TraceParent, "api", "user "+user.ID+" already existed for this Idempotency-Key: nothing stored")
+	case ev != nil:
+		a.trace.add(req.TraceParent, "api", "user "+user.ID+" stored and "+EventSignedUp+" published, in one atomic write")
+		a.flow(req, Flow{Kind: FlowPublished, Where: "stream", OK: true})
+	default:
+		a.trace.add(req.TraceParent, "api", "user "+user.ID+" stored")
+		a.flow(req, Flow{Kind: FlowStored, Where: "api", OK: true})
+	}
+	return user, created, err
+}
+
+// flow records f for the picture when the signup is shown.
+func (a *signupAPI) flow(req signupRequest, f Flow) {
+	if req.Shown {
+		f.ID = traceID(req.TraceParent)[:12]
+		a.flows.add(f)
+	}
 }
 
 func (a *signupAPI) injectedPublishFailure() error {
@@ -113,6 +145,7 @@ var errPublishFailed = errors.New("publish failed (injected)")
 func (a *signupAPI) call(ctx context.Context, d *downstream, u User, req signupRequest) error {
 	s := a.settings()
 	a.trace.add(req.TraceParent, "api", "calling "+d.name+" service")
+	start := time.Now()
 	_, err := d.call(ctx, s.Timeout, s.Breaker, service.Request{UserID: u.ID, Email: u.Email, RequestedAt: req.ReceivedAt, Run: req.Run}, u.EventID, req.TraceParent)
 	outcome := "ok"
 	switch {
@@ -122,6 +155,7 @@ func (a *signupAPI) call(ctx context.Context, d *downstream, u User, req signupR
 		outcome = "error"
 	}
 	a.metrics.calls.WithLabelValues(d.name, outcome).Inc()
+	a.flow(req, Flow{Kind: FlowCall, Where: d.name, OK: err == nil, MS: msSince(start), Detail: failureWord(err)})
 	if err != nil {
 		a.trace.add(req.TraceParent, "api", d.name+" call failed: "+err.Error())
 		return &callError{err}
@@ -180,20 +214,18 @@ func (a *signupAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.ReceivedAt = start
+	req.Shown = a.flows.admit("api")
 	defer func() { a.latency.Record(time.Since(start)) }()
 	a.count.signups.Add(1)
 	a.trace.add(req.TraceParent, "api", "signup received ("+string(mode)+")")
 	var user User
 	if mode == ModeSync {
 		user, err = a.signupSync(r.Context(), req)
-	} else {
-		user, err = a.signupAsync(r.Context(), req)
-		if err == nil {
-			a.count.published.Add(1)
-			a.trace.add(req.TraceParent, "api", "user stored and "+EventSignedUp+" published")
-		}
+	} else if user, err = a.signupAsync(r.Context(), req); err == nil {
+		a.count.published.Add(1)
 	}
 	reply := SignupReply{UserID: user.ID, EventID: user.EventID, Mode: mode}
+	a.flow(req, Flow{Kind: FlowSignup, Where: "api", OK: err == nil, MS: msSince(start), Detail: string(mode)})
 	if err == nil {
 		a.count.succeeded.Add(1)
 		a.metrics.signup(mode, "ok", time.Since(start))
@@ -275,4 +307,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+func msSince(t time.Time) float64 { return round3(float64(time.Since(t).Microseconds()) / 1000) }
+
+// failureWord says in one or two words why a call failed ("" if it did not).
+func failureWord(err error) string {
+	var f *service.Failure
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrBreakerOpen):
+		return "breaker open"
+	case errors.As(err, &f):
+		switch f.Kind {
+		case service.Refused:
+			return "refused"
+		case service.Timeout:
+			return "timed out"
+		case service.Status:
+			return fmt.Sprint(f.Status)
+		}
+	}
+	return "failed"
 }

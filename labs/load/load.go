@@ -42,21 +42,50 @@ type Outcome struct {
 	Duration                     time.Duration
 }
 
-// Generate sends the load to url and records each answer; sent counts the
-// requests sent so far, for progress. It stops at the signup count, the
+// Progress is a load's counts while it runs, and its answer times one window
+// at a time, for live numbers and per-second charts.
+type Progress struct {
+	Sent, Succeeded, Failed atomic.Int64
+
+	windows [2]Histogram
+	cur     atomic.Int32
+}
+
+func (p *Progress) answered(ok bool, d time.Duration) {
+	p.windows[p.cur.Load()].Record(d)
+	if ok {
+		p.Succeeded.Add(1)
+	} else {
+		p.Failed.Add(1)
+	}
+}
+
+// Window returns the quantiles of the answers since the last call, and
+// starts a new window. One caller at a time.
+func (p *Progress) Window() Quantiles {
+	old := p.cur.Load()
+	p.windows[1-old].Reset()
+	p.cur.Store(1 - old)
+	return p.windows[old].Quantiles()
+}
+
+// Generate sends the load to url and records each answer in the returned
+// outcome and, as it goes, in progress. It stops at the signup count, the
 // limit, or when ctx ends, whichever comes first.
-func Generate(ctx context.Context, hc *http.Client, url string, p Plan, sent *atomic.Int64) *Outcome {
+func Generate(ctx context.Context, hc *http.Client, url string, p Plan, progress *Progress) *Outcome {
 	out := &Outcome{}
 	sendCtx, cancel := context.WithTimeout(ctx, p.Limit)
 	defer cancel()
 	var mu sync.Mutex // guards the counts of out
 	one := func(i int, planned time.Time) {
-		sent.Add(1)
+		progress.Sent.Add(1)
 		ok := signupOnce(ctx, hc, url, p, i)
 		if !ok && ctx.Err() != nil {
 			return // cut short by the end of the load: not an answer
 		}
-		out.Latency.Record(time.Since(planned))
+		took := time.Since(planned)
+		out.Latency.Record(took)
+		progress.answered(ok, took)
 		mu.Lock()
 		defer mu.Unlock()
 		out.Attempted++

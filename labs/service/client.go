@@ -135,6 +135,18 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.err }
 
+// Raw is the failure as the HTTP client saw it, for those who want the
+// technical detail behind the plain words.
+func (f *Failure) Raw() string {
+	switch {
+	case f.Kind == Status:
+		return fmt.Sprintf("HTTP %d %s: %s", f.Status, http.StatusText(f.Status), f.Detail)
+	case f.err != nil:
+		return f.err.Error()
+	}
+	return f.Error()
+}
+
 // Permanent reports whether err says the request itself is wrong, so that
 // no retry can succeed; anything else is worth another try.
 func Permanent(err error) bool {

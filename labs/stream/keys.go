@@ -9,6 +9,7 @@ package stream
 //	                            only on a replay meant for one group), read by the consumer groups
 //	cr:{sb}:dead                dead-letter stream: group, reason, deliveries, original payload
 //	cr:{sb}:users               hash user id -> user record (JSON)
+//	cr:{sb}:entries             hash event id -> its entry id on the events stream
 //	cr:{sb}:email:<address>     user id owning an address (uniqueness)
 //	cr:{sb}:idem:<key>          user id created under a signup Idempotency-Key (expires)
 //	cr:{sb}:run:<run>:users     hash user id -> "<mode> <event id>": the users one run created
@@ -21,6 +22,7 @@ package stream
 //	cr:{sb}:failing:<group>     hash entry id -> when it first failed (unix ms), for the retry age
 //	cr:{sb}:started:<group>     hash entry id -> consumer that began calling the service with it
 //	cr:{sb}:crashes:<group>     hash entry id -> how often it was taken from a consumer that crashed on it
+//	cr:{sb}:deadcodes           hash "<group>:<code>" -> dead letters of that kind (poison, rejected, ...)
 //	cr:{sb}:ledger:<service>    hash idempotency key -> user id: effects applied once per key
 //	cr:{sb}:repeats:<service>   hash user id -> effects applied without a key
 //
@@ -40,6 +42,9 @@ func DeadKey(sb string) string { return prefix(sb) + "dead" }
 
 // UsersKey holds the user records.
 func UsersKey(sb string) string { return prefix(sb) + "users" }
+
+// EntriesKey says where each event went on the stream.
+func EntriesKey(sb string) string { return prefix(sb) + "entries" }
 
 // EmailKey makes an address unique.
 func EmailKey(sb, address string) string { return prefix(sb) + "email:" + address }
@@ -76,6 +81,9 @@ func StartedKey(sb, group string) string { return prefix(sb) + "started:" + grou
 
 // CrashesKey counts the consumers each entry took down.
 func CrashesKey(sb, group string) string { return prefix(sb) + "crashes:" + group }
+
+// DeadCodesKey counts the dead letters by group and kind.
+func DeadCodesKey(sb string) string { return prefix(sb) + "deadcodes" }
 
 // LedgerKey records a service's effects by idempotency key.
 func LedgerKey(sb, service string) string { return prefix(sb) + "ledger:" + service }

@@ -61,6 +61,7 @@ func New(c *redis.Client, sb string) *Store { return &Store{c: c, sb: sb} }
 // an outbox table needs a relay that publishes each row at least once.)
 //
 //	KEYS  1 users  2 email key  3 idempotency key  4 run users  5 events  6 run published
+//	      7 entries (event id -> stream entry id)
 //	ARGV  1 user id  2 user record  3 "1" to use the idempotency key  4 its TTL (s)
 //	      5 run ("" for none)  6 "<mode> <event id>"  7 run key TTL (s)
 //	      8 event payload ("" to write the user only)  9 event id  10 event type
@@ -81,7 +82,8 @@ if ARGV[5] ~= '' then
   redis.call('EXPIRE', KEYS[4], ARGV[7])
 end
 if ARGV[8] ~= '' then
-  redis.call('XADD', KEYS[5], '*', 'type', ARGV[10], 'payload', ARGV[8], 'run', ARGV[5])
+  local entry = redis.call('XADD', KEYS[5], '*', 'type', ARGV[10], 'payload', ARGV[8], 'run', ARGV[5])
+  redis.call('HSET', KEYS[7], ARGV[9], entry)
   if ARGV[5] ~= '' then
     redis.call('SADD', KEYS[6], ARGV[9])
     redis.call('EXPIRE', KEYS[6], ARGV[7])
@@ -109,7 +111,7 @@ func (s *Store) CreateUser(ctx context.Context, u User, idemKey string, ev *Even
 		useIdem = "1"
 	}
 	keys := []string{UsersKey(s.sb), EmailKey(s.sb, strings.ToLower(u.Email)), IdemKey(s.sb, idemKey),
-		RunUsersKey(s.sb, u.Run), EventsKey(s.sb), RunPublishedKey(s.sb, u.Run)}
+		RunUsersKey(s.sb, u.Run), EventsKey(s.sb), RunPublishedKey(s.sb, u.Run), EntriesKey(s.sb)}
 	res, err := createScript.Run(ctx, s.c, keys, u.ID, record, useIdem, int(IdempotencyTTL.Seconds()),
 		u.Run, u.Mode+" "+u.EventID, int(runTTL.Seconds()), string(payload), u.EventID, TypeSignedUp).StringSlice()
 	if err != nil {
@@ -138,6 +140,20 @@ func (s *Store) User(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
+// publishScript appends one event and notes where it went, the way the
+// outbox does for its event.
+//
+//	KEYS  1 events  2 entries  3 run published
+//	ARGV  1 type  2 payload  3 run ("" for none)  4 event id  5 run key TTL (s)
+var publishScript = redis.NewScript(`
+local entry = redis.call('XADD', KEYS[1], '*', 'type', ARGV[1], 'payload', ARGV[2], 'run', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[4], entry)
+if ARGV[3] ~= '' then
+  redis.call('SADD', KEYS[3], ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
+return entry`)
+
 // Publish appends an event on its own: the second write of a naive dual
 // write, which can fail after the user was stored.
 func (s *Store) Publish(ctx context.Context, ev Event) error {
@@ -145,15 +161,8 @@ func (s *Store) Publish(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(s.sb), Values: []string{"type", ev.Type, "payload", string(payload), "run", ev.Run}})
-		if ev.Run != "" {
-			p.SAdd(ctx, RunPublishedKey(s.sb, ev.Run), ev.ID)
-			p.Expire(ctx, RunPublishedKey(s.sb, ev.Run), runTTL)
-		}
-		return nil
-	})
-	return err
+	return publishScript.Run(ctx, s.c, []string{EventsKey(s.sb), EntriesKey(s.sb), RunPublishedKey(s.sb, ev.Run)},
+		ev.Type, payload, ev.Run, ev.ID, int(runTTL.Seconds())).Err()
 }
 
 // MarkFailed notes that run's user was stored although its signup answered
@@ -557,24 +566,45 @@ func (s *Store) Resume(ctx context.Context, group string) error {
 	return s.c.ZUnionStore(ctx, due, &redis.ZStore{Keys: []string{due}, Weights: []float64{0}}).Err()
 }
 
-// DeadLetter moves an entry to the dead-letter stream with its reason and
+// Why dead letters were dead-lettered, for grouping them.
+const (
+	CodePoison   = "poison"   // unreadable: no retry can help
+	CodeRejected = "rejected" // the service refused the request itself (a 4xx)
+	CodeGaveUp   = "gave_up"  // failed max_deliveries times
+	CodeTooOld   = "too_old"  // still failing after max_retry_age
+	CodeCrashed  = "crashed"  // took down max_deliveries consumers
+)
+
+// Verdict is why a message is dead-lettered: a code to group by, the reason
+// in plain words and the technical detail behind it.
+type Verdict struct {
+	Code, Reason, Detail string
+}
+
+// DeadLetter moves an entry to the dead-letter stream with its verdict and
 // acks it, atomically, so it is never both pending and dead. eventID is ""
 // for poison.
-func (s *Store) DeadLetter(ctx context.Context, group, consumer string, d Delivery, eventID, reason string) error {
+func (s *Store) DeadLetter(ctx context.Context, group, consumer string, d Delivery, eventID string, v Verdict) error {
 	payload, _ := d.Values["payload"].(string)
 	run, _ := d.Values["run"].(string)
 	key := eventID
 	if key == "" {
 		key = "entry:" + d.ID
 	}
+	var first string
+	if !d.FirstFailure.IsZero() {
+		first = strconv.FormatInt(d.FirstFailure.UnixMilli(), 10)
+	}
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAdd(ctx, &redis.XAddArgs{Stream: DeadKey(s.sb), MaxLen: deadCap, Approx: true, Values: []string{
-			"group", group, "entry", d.ID, "event_id", eventID, "run", run, "reason", reason,
-			"payload", payload, "at", strconv.FormatInt(time.Now().UnixMilli(), 10),
+			"group", group, "entry", d.ID, "event_id", eventID, "run", run,
+			"code", v.Code, "reason", v.Reason, "detail", v.Detail,
+			"payload", payload, "at", strconv.FormatInt(time.Now().UnixMilli(), 10), "first_failure", first,
 			"deliveries", strconv.FormatInt(d.Deliveries, 10), "crashes", strconv.FormatInt(d.Crashes, 10),
-			"consumer", consumer, "kind", string(d.Kind),
+			"consumer", consumer,
 		}})
 		p.HSet(ctx, DeadIDsKey(s.sb, group), key, d.ID)
+		p.HIncrBy(ctx, DeadCodesKey(s.sb), group+":"+v.Code, 1)
 		p.XAck(ctx, EventsKey(s.sb), group, d.ID)
 		s.forget(ctx, p, group, d.ID)
 		return nil
@@ -587,44 +617,105 @@ func (s *Store) DeadLetter(ctx context.Context, group, consumer string, d Delive
 
 // DeadLetter is a message a group gave up on.
 type DeadLetter struct {
-	ID      string    `json:"id"`
-	Group   string    `json:"group"`
-	EntryID string    `json:"entry_id"`
-	EventID string    `json:"event_id"`
-	Run     string    `json:"run,omitempty"`
+	ID      string `json:"id"`
+	Group   string `json:"group"`
+	EntryID string `json:"entry_id"`
+	EventID string `json:"event_id"`
+	// UserID is the signup's user, read from the payload ("" for poison).
+	UserID string `json:"user_id,omitempty"`
+	Run    string `json:"run,omitempty"`
+	// Code groups dead letters by why (CodePoison...); Reason says it in
+	// plain words, Detail is the technical error behind it.
+	Code    string    `json:"code"`
 	Reason  string    `json:"reason"`
+	Detail  string    `json:"detail,omitempty"`
 	Payload string    `json:"payload"`
 	At      time.Time `json:"at"`
+	// FirstFailure is when its first attempt failed (zero for poison).
+	FirstFailure time.Time `json:"first_failure,omitzero"`
 	// Deliveries is how many deliveries it spent (1 for a poison message,
 	// parked at first sight); Crashes how many consumers it took down.
 	Deliveries int64 `json:"deliveries"`
 	Crashes    int64 `json:"crashes"`
 	// Consumer is the consumer that gave up on it.
 	Consumer string `json:"consumer"`
-	Kind     string `json:"-"`
 }
 
 func deadLetterFrom(m redis.XMessage) DeadLetter {
 	str := func(k string) string { v, _ := m.Values[k].(string); return v }
 	num := func(k string) int64 { n, _ := strconv.ParseInt(str(k), 10, 64); return n }
 	dl := DeadLetter{ID: m.ID, Group: str("group"), EntryID: str("entry"), EventID: str("event_id"), Run: str("run"),
-		Reason: str("reason"), Payload: str("payload"), Deliveries: max(num("deliveries"), 1), Crashes: num("crashes"),
-		Consumer: str("consumer"), Kind: str("kind")}
+		Code: str("code"), Reason: str("reason"), Detail: str("detail"), Payload: str("payload"),
+		Deliveries: max(num("deliveries"), 1), Crashes: num("crashes"), Consumer: str("consumer")}
 	if ms := num("at"); ms > 0 {
 		dl.At = time.UnixMilli(ms).UTC()
+	}
+	if ms := num("first_failure"); ms > 0 {
+		dl.FirstFailure = time.UnixMilli(ms).UTC()
+	}
+	var ev struct {
+		UserID string `json:"user_id"`
+	}
+	if json.Unmarshal([]byte(dl.Payload), &ev) == nil {
+		dl.UserID = ev.UserID
 	}
 	return dl
 }
 
-// DeadLetters lists the newest dead letters first.
-func (s *Store) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
-	msgs, err := s.c.XRevRangeN(ctx, DeadKey(s.sb), "+", "-", int64(limit)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("list dead letters: %w", err)
+// DeadQuery picks dead letters: newest first, older than Before (an entry
+// id, "" for the newest), of one Code and Group when set.
+type DeadQuery struct {
+	Limit       int
+	Before      string
+	Code, Group string
+}
+
+// deadScan bounds how many dead letters one filtered page may read.
+const deadScan = 5000
+
+// DeadLetters lists the dead letters q picks and the id to pass as Before
+// for the next page ("" when there is none).
+func (s *Store) DeadLetters(ctx context.Context, q DeadQuery) ([]DeadLetter, string, error) {
+	end := "+"
+	if q.Before != "" {
+		end = "(" + q.Before
 	}
-	out := make([]DeadLetter, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, deadLetterFrom(m))
+	var out []DeadLetter
+	for scanned := 0; scanned < deadScan; {
+		page := max(q.Limit, 100)
+		msgs, err := s.c.XRevRangeN(ctx, DeadKey(s.sb), end, "-", int64(page)).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("list dead letters: %w", err)
+		}
+		for _, m := range msgs {
+			dl := deadLetterFrom(m)
+			if (q.Code == "" || dl.Code == q.Code) && (q.Group == "" || dl.Group == q.Group) {
+				out = append(out, dl)
+				if len(out) == q.Limit {
+					return out, m.ID, nil
+				}
+			}
+			end = "(" + m.ID
+		}
+		scanned += len(msgs)
+		if len(msgs) < page {
+			return out, "", nil
+		}
+	}
+	return out, strings.TrimPrefix(end, "("), nil
+}
+
+// DeadCounts counts the dead letters by group and code ("email:gave_up").
+func (s *Store) DeadCounts(ctx context.Context) (map[string]int64, error) {
+	raw, err := s.c.HGetAll(ctx, DeadCodesKey(s.sb)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("count dead letters: %w", err)
+	}
+	out := map[string]int64{}
+	for k, v := range raw {
+		if n, _ := strconv.ParseInt(v, 10, 64); n > 0 {
+			out[k] = n
+		}
 	}
 	return out, nil
 }
@@ -653,6 +744,7 @@ func (s *Store) Replay(ctx context.Context, deadID string) (DeadLetter, error) {
 				"type", TypeSignedUp, "payload", dl.Payload, "only", dl.Group, "run", dl.Run}})
 			p.XDel(ctx, DeadKey(s.sb), deadID)
 			p.HDel(ctx, DeadIDsKey(s.sb, dl.Group), key)
+			p.HIncrBy(ctx, DeadCodesKey(s.sb), dl.Group+":"+dl.Code, -1)
 			return nil
 		})
 		return err

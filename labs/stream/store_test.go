@@ -127,11 +127,14 @@ func TestRetryBackoffAndBudget(t *testing.T) {
 	assert.EqualValues(t, 3, claimed[0].Deliveries, "an entry never passes its budget")
 	assert.EqualValues(t, 3, pendingCount(t, s, d.ID))
 
-	require.NoError(t, s.DeadLetter(ctx, group, "c3", claimed[0], "evt1", "gave up"))
-	dead, err := s.DeadLetters(ctx, 10)
+	require.NoError(t, s.DeadLetter(ctx, group, "c3", claimed[0], "evt1", Verdict{Code: CodeGaveUp, Reason: "gave up"}))
+	dead, _, err := s.DeadLetters(ctx, DeadQuery{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, dead, 1)
 	assert.Equal(t, "r", dead[0].Run, "the dead letter keeps its run")
+	assert.Equal(t, "u1", dead[0].UserID, "and says whose signup it was")
+	assert.Equal(t, CodeGaveUp, dead[0].Code)
+	assert.Equal(t, "c3", dead[0].Consumer)
 	assert.EqualValues(t, 3, dead[0].Deliveries)
 	for _, key := range []string{DueKey(s.sb, group), FailingKey(s.sb, group)} {
 		n, err := s.c.Exists(ctx, key).Result()
@@ -246,15 +249,21 @@ func TestReplayIsForItsGroupOnly(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Decode(got[0].Values)
 	require.ErrorIs(t, err, ErrPoison)
-	require.NoError(t, s.DeadLetter(ctx, group, "c1", got[0], "", err.Error()))
-	dead, err := s.DeadLetters(ctx, 10)
+	require.NoError(t, s.DeadLetter(ctx, group, "c1", got[0], "", Verdict{Code: CodePoison, Reason: err.Error()}))
+	dead, _, err := s.DeadLetters(ctx, DeadQuery{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, dead, 1)
+	counts, err := s.DeadCounts(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int64{group + ":" + CodePoison: 1}, counts)
 	replayed, err := s.Replay(ctx, dead[0].ID)
 	require.NoError(t, err)
 	assert.Equal(t, group, replayed.Group)
 	_, err = s.Replay(ctx, dead[0].ID)
 	assert.ErrorIs(t, err, ErrNotFound)
+	counts, err = s.DeadCounts(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, counts, "a replayed letter is no longer counted")
 	entries, err := s.c.XRange(ctx, EventsKey(s.sb), "-", "+").Result()
 	require.NoError(t, err)
 	require.Len(t, entries, 2)
@@ -292,10 +301,10 @@ func TestAuditCountsOneRunOnly(t *testing.T) {
 	}
 	require.NoError(t, s.Ack(ctx, group, Finished{byEvent["evt1"].ID, "evt1"}))
 	require.NoError(t, s.Ack(ctx, group, Finished{byEvent["evt2"].ID, "evt2"}))
-	require.NoError(t, s.DeadLetter(ctx, group, "c", byEvent["evt3"], "evt3", "gave up"))
+	require.NoError(t, s.DeadLetter(ctx, group, "c", byEvent["evt3"], "evt3", Verdict{Code: CodeGaveUp, Reason: "gave up"}))
 	poison, err := s.AddPoison(ctx, "new")
 	require.NoError(t, err)
-	require.NoError(t, s.DeadLetter(ctx, "analytics", "c", Delivery{ID: poison, Values: map[string]any{"payload": "x", "run": "new"}}, "", "poison"))
+	require.NoError(t, s.DeadLetter(ctx, "analytics", "c", Delivery{ID: poison, Values: map[string]any{"payload": "x", "run": "new"}}, "", Verdict{Code: CodePoison, Reason: "poison"}))
 
 	a, err := s.AuditRun(ctx, "new", []string{group}, []string{"email"})
 	require.NoError(t, err)
@@ -376,4 +385,77 @@ func TestARestartedConsumerTakesBackItsOwnEntriesAtOnce(t *testing.T) {
 	again := claim(t, s, ClaimArgs{Group: group, Consumer: "c1", Lease: time.Hour, Count: 10, MaxDeliveries: 5})
 	require.Len(t, again, 1, "the due retry, once")
 	assert.Equal(t, other[0].ID, again[0].ID)
+}
+
+func TestDeadLettersPageByKindNewestFirst(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for i := range 12 {
+		id, err := s.AddPoison(ctx, "")
+		require.NoError(t, err)
+		code := CodeGaveUp
+		if i%3 == 0 {
+			code = CodePoison
+		}
+		require.NoError(t, s.DeadLetter(ctx, group, "c", Delivery{ID: id, Values: map[string]any{"payload": "x"}}, "", Verdict{Code: code, Reason: code}))
+	}
+	page, next, err := s.DeadLetters(ctx, DeadQuery{Limit: 5})
+	require.NoError(t, err)
+	require.Len(t, page, 5)
+	require.NotEmpty(t, next)
+	rest, next, err := s.DeadLetters(ctx, DeadQuery{Limit: 10, Before: next})
+	require.NoError(t, err)
+	assert.Len(t, rest, 7)
+	assert.Empty(t, next, "the last page says so")
+	assert.Equal(t, 1, CompareIDs(page[4].ID, rest[0].ID), "pages go on, newest first")
+	poison, _, err := s.DeadLetters(ctx, DeadQuery{Limit: 10, Code: CodePoison})
+	require.NoError(t, err)
+	assert.Len(t, poison, 4)
+	counts, err := s.DeadCounts(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int64{group + ":" + CodePoison: 4, group + ":" + CodeGaveUp: 8}, counts)
+}
+
+func TestASignupsRecordSaysWhatEachGroupDidWithIt(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for i := range 3 {
+		signup(t, s, i, "")
+	}
+	got, err := s.Read(ctx, group, "c", 2, 0) // u0 and u1; u2 stays undelivered
+	require.NoError(t, err)
+	require.NoError(t, s.Ack(ctx, group, Finished{got[0].ID, "evt0"}))
+	_, err = s.ApplyEffect(ctx, "email", "u0", "evt0")
+	require.NoError(t, err)
+	require.NoError(t, s.Retry(ctx, group, "c", got[1], time.Now().Add(time.Minute), time.Now()))
+
+	states := func(id string) (SignupRecord, map[string]string) {
+		r, err := s.Record(ctx, id, []string{group, "analytics"}, []string{"email"})
+		require.NoError(t, err)
+		m := map[string]string{}
+		for _, g := range r.Groups {
+			m[g.Group] = g.State
+		}
+		return r, m
+	}
+	r, m := states("u0")
+	assert.Equal(t, map[string]string{group: EventDone, "analytics": EventNotDelivered}, m)
+	assert.EqualValues(t, 1, r.Effects["email"])
+	assert.NotEmpty(t, r.EntryID)
+	r, m = states("u1")
+	assert.Equal(t, EventRetrying, m[group])
+	assert.EqualValues(t, 1, r.Groups[0].Deliveries)
+	assert.False(t, r.Groups[0].Due.IsZero())
+	_, m = states("u2")
+	assert.Equal(t, EventNotDelivered, m[group])
+
+	claimed := claim(t, s, ClaimArgs{Group: group, Consumer: "c", Lease: time.Hour, Count: 1, Probe: true})
+	require.Len(t, claimed, 1)
+	require.NoError(t, s.DeadLetter(ctx, group, "c", claimed[0], "evt1", Verdict{Code: CodeGaveUp, Reason: "gave up after 2 tries"}))
+	r, m = states("u1")
+	assert.Equal(t, EventDead, m[group])
+	require.NotNil(t, r.Groups[0].Dead)
+	assert.Equal(t, "gave up after 2 tries", r.Groups[0].Dead.Reason)
+	_, err = s.Record(ctx, "nobody", []string{group}, nil)
+	assert.ErrorIs(t, err, ErrNotFound)
 }
