@@ -31,7 +31,7 @@ type labPageData struct {
 	Picture   picture
 	Notice    labNotice
 	Scenarios []scenarioRow
-	Dead      []deadLetterRow
+	DeadPanel deadPanel
 	History   []historyRow
 	MaxSign   int
 	MaxConc   int
@@ -50,6 +50,17 @@ type scenarioRow struct {
 	Predicted bool
 }
 
+// Progress names how far the learner got: "new", "predicted" or "reached".
+func (r scenarioRow) Progress() string {
+	switch {
+	case r.Reached:
+		return "reached"
+	case r.Predicted:
+		return "predicted"
+	}
+	return "new"
+}
+
 // settingLabels name each control as the page labels it, so an error names
 // the field the learner sees.
 var settingLabels = map[string]string{
@@ -58,8 +69,9 @@ var settingLabels = map[string]string{
 	"analytics_jitter": "Analytics jitter", "analytics_error_rate": "Analytics error rate", "analytics_down": "Analytics down",
 	"analytics_hang": "Analytics hangs", "timeout": "Timeout", "breaker": "Circuit breaker", "fallback": "Fallback",
 	"crash_rate": "Consumer crash rate", "idempotency": "Idempotency", "email_consumers": "Email consumers",
-	"analytics_consumers": "Analytics consumers", "max_deliveries": "Max deliveries", "retry_after": "Retry after",
-	"publish": "Publishing", "publish_error_rate": "Publish error rate",
+	"analytics_consumers": "Analytics consumers", "max_deliveries": "Max tries", "retry_after": "First backoff",
+	"retry_max_backoff": "Longest backoff", "max_retry_age": "Give up after", "lease": "Lease",
+	"publish": "Publishing", "publish_error_rate": "Publish failures",
 	"signups": "Signups", "concurrency": "Concurrency", "rate": "Rate", "recover_after": "Recover after",
 	"email": "Email address", "name": "Name", "id": "Dead letter", "prediction": "Prediction", "limit": "Limit",
 }
@@ -77,7 +89,7 @@ var settingFields = []string{
 	"mode", "email_latency", "email_error_rate", "email_down", "email_hang",
 	"analytics_latency", "analytics_error_rate", "analytics_down", "analytics_hang",
 	"timeout", "breaker", "fallback", "crash_rate", "idempotency", "email_consumers", "analytics_consumers",
-	"max_deliveries", "retry_after",
+	"max_deliveries", "retry_after", "retry_max_backoff", "max_retry_age", "lease", "publish", "publish_error_rate",
 }
 
 var boolFields = map[string]bool{
@@ -85,19 +97,20 @@ var boolFields = map[string]bool{
 	"breaker": true, "fallback": true, "idempotency": true,
 }
 
-// durationFields are entered in milliseconds on the page.
-var durationFields = map[string]bool{
-	"email_latency": true, "analytics_latency": true, "timeout": true, "retry_after": true, "recover_after": true,
+// durationFields are entered on the page as bare numbers in this unit.
+var durationFields = map[string]string{
+	"email_latency": "ms", "analytics_latency": "ms", "timeout": "ms", "retry_after": "ms", "recover_after": "ms",
+	"retry_max_backoff": "ms", "lease": "ms", "max_retry_age": "s",
 }
 
-// formValue reads one control, turning bare millisecond numbers of duration
-// fields into Go durations.
+// formValue reads one control, turning bare numbers of duration fields into
+// Go durations.
 func formValue(c *gin.Context, name string) (string, bool) {
 	v, ok := c.GetPostForm(name)
 	v = strings.TrimSpace(v)
-	if ok && durationFields[name] && v != "" {
+	if unit := durationFields[name]; ok && unit != "" && v != "" {
 		if _, err := strconv.ParseFloat(v, 64); err == nil {
-			v += "ms"
+			v += unit
 		}
 	}
 	return v, ok
@@ -132,6 +145,65 @@ func (s *Server) labPage(c *gin.Context) {
 	s.renderLab(c, http.StatusOK, labOf(c), labNotice{Info: c.Query("note")})
 }
 
+// labNotices are the words of the notes a redirect after a form post asks
+// for (?note=...).
+var labNotices = map[string]string{
+	"applied": "notice_applied", "running": "notice_running", "shown": "notice_shown",
+	"replayed": "notice_replayed", "poisoned": "notice_poisoned",
+}
+
+// NoticeText is the note to show after a form post, if any.
+func (d labPageData) NoticeText() template.HTML {
+	if key, ok := labNotices[d.Notice.Info]; ok {
+		return d.T.Get(key)
+	}
+	return ""
+}
+
+// FaultSummary says in one line how the system is set up.
+func (d labPageData) FaultSummary() string {
+	return summarizeSettings(d.Settings)
+}
+
+// summarizeSettings says in one line how the system is set up: each
+// service's state and the mode's main options.
+func summarizeSettings(s labs.Settings) string {
+	return "Email " + serviceOf(s.Email).Label + " · analytics " + serviceOf(s.Analytics).Label + " · " + describeOptions(s)
+}
+
+// SystemOpen opens the settings panel when one of its fields was refused.
+func (d labPageData) SystemOpen() bool {
+	if d.Notice.Field == "" {
+		return false
+	}
+	for _, f := range settingFields {
+		if f == d.Notice.Field || strings.HasPrefix(d.Notice.Field, f) {
+			return true
+		}
+	}
+	return d.Notice.Field == "concurrency" || d.Notice.Field == "rate" || d.Notice.Field == "recover_after"
+}
+
+// RetryAgeSeconds is max_retry_age as the form enters it.
+func (d labPageData) RetryAgeSeconds() int64 { return int64(d.Settings.MaxRetryAge.Seconds()) }
+
+// Warnings say which settings do nothing in the current mode.
+func (d labPageData) Warnings() []string {
+	var out []string
+	for _, w := range d.Settings.Warnings() {
+		out = append(out, fieldLabel(w.Field)+": "+w.Reason+".")
+	}
+	return out
+}
+
+// NowRun is the run in progress, or an empty one to render hidden.
+func (d labPageData) NowRun() labs.RunProgress {
+	if d.Snap.Run != nil {
+		return *d.Snap.Run
+	}
+	return labs.RunProgress{}
+}
+
 func (s *Server) renderLab(c *gin.Context, status int, l *labs.Lab, note labNotice) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
@@ -151,9 +223,7 @@ func (s *Server) renderLab(c *gin.Context, status int, l *labs.Lab, note labNoti
 		state := l.Scenario(sc.ID)
 		data.Scenarios = append(data.Scenarios, scenarioRow{scenarioView: sc, Reached: sc.GoalReached(history, l.Replays()), Predicted: state.Prediction >= 0})
 	}
-	if dl, err := l.DeadLetters(ctx, 20); err == nil {
-		data.Dead = deadRows(dl)
-	}
+	data.DeadPanel = s.deadPanel(ctx, l, c)
 	data.History = historyRows(history, 5)
 	c.Header("Cache-Control", "no-store")
 	s.render(c, status, "lab", view{Title: "Signup lab", Section: "labs", Data: data})
@@ -271,14 +341,4 @@ func (d labPageData) Svc(key string) svcForm {
 		return svcForm{Key: key, Title: "Email service", F: d.Settings.Email, D: d}
 	}
 	return svcForm{Key: key, Title: "Analytics service", F: d.Settings.Analytics, D: d}
-}
-
-// Group returns the picture's state of one consumer group.
-func (p picture) Group(name string) groupPicture {
-	for _, g := range p.Groups {
-		if g.Name == name {
-			return g
-		}
-	}
-	return groupPicture{Name: name}
 }

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,6 +157,7 @@ func (w *labWeb) acquireStream(learner string) (release func(), ok bool) {
 // the sandbox in the address is the caller's own.
 func (s *Server) labRoutes(r gin.IRouter) {
 	r.GET("/labs", s.labIndex)
+	r.GET("/labs/scenarios/:sc", s.labScenarioLink)
 	g := r.Group("/labs/s/:sb", s.ownLab)
 	g.GET("", s.labPage)
 	g.POST("/settings", s.labSettings)
@@ -165,6 +167,8 @@ func (s *Server) labRoutes(r gin.IRouter) {
 	g.GET("/events", s.labEvents)
 	g.GET("/snapshot", s.labSnapshotJSON)
 	g.GET("/dead-letters", s.labDeadLetters)
+	g.GET("/signups/:user", s.labSignup)
+	g.GET("/timeline", s.labTimeline)
 	g.POST("/dead-letters/replay", s.labReplay)
 	g.POST("/poison", s.labPoison)
 	g.POST("/trace", s.labTrace)
@@ -195,12 +199,25 @@ func (s *Server) labIndex(c *gin.Context) {
 		s.render(c, http.StatusOK, "soon", view{Title: "Labs", Section: "labs", Data: s.site.entry("/labs")})
 		return
 	}
+	// A scenario link (/labs?scenario=ID, as the lessons use) opens that
+	// scenario in the learner's own lab.
+	var sc *scenarioView
+	if id := c.Query("scenario"); id != "" {
+		if sc = s.lab.byID[id]; sc == nil {
+			s.errorPage(c, http.StatusNotFound, "There is no lab scenario called "+strconv.Quote(id)+".")
+			return
+		}
+	}
 	if id, err := c.Cookie(learnerCookieName); err != nil || id != LearnerID(c) {
 		// The learner cookie was minted just now: come back with it before a
 		// sandbox is made, so clients that keep no cookies (crawlers, scripts)
-		// cannot create one per request.
+		// cannot create one per request. The scenario asked for comes along.
 		c.Header("Cache-Control", "no-store")
-		c.Redirect(http.StatusSeeOther, "/labs")
+		to := "/labs"
+		if sc != nil {
+			to += "?scenario=" + url.QueryEscape(sc.ID)
+		}
+		c.Redirect(http.StatusSeeOther, to)
 		return
 	}
 	l, err := s.lab.mgr.Get(c.Request.Context(), LearnerID(c))
@@ -215,7 +232,17 @@ func (s *Server) labIndex(c *gin.Context) {
 		return
 	}
 	c.Set(labKey, l)
+	if sc != nil {
+		c.Redirect(http.StatusSeeOther, scenarioURL(l, sc, ""))
+		return
+	}
 	s.renderLab(c, http.StatusOK, l, labNotice{})
+}
+
+// labScenarioLink is a scenario's address that does not depend on the
+// learner's sandbox: it opens the scenario in their own lab.
+func (s *Server) labScenarioLink(c *gin.Context) {
+	c.Redirect(http.StatusSeeOther, "/labs?scenario="+url.QueryEscape(c.Param("sc")))
 }
 
 const labKey = "lab"

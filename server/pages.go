@@ -16,8 +16,9 @@ import (
 //go:embed templates
 var templateFS embed.FS
 
-// pages holds one parsed template set per page: the shared layout plus that
-// page's own blocks, so pages can each define "main" without clashing.
+// pages holds one parsed template set per page: the shared layout and
+// partials plus that page's own blocks, so pages can each define "main"
+// without clashing.
 type pages struct {
 	sets map[string]*template.Template
 }
@@ -26,9 +27,14 @@ func loadPages(a *assets) (*pages, error) {
 	funcs := template.FuncMap{
 		"asset": a.url,
 	}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	for name, f := range pictureFuncs {
+		funcs[name] = f
+	}
+	// Partials are blocks more than one page uses (the lab's picture, its
+	// dead-letter list); every page set has them.
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html")
 	if err != nil {
-		return nil, fmt.Errorf("parse layout: %w", err)
+		return nil, fmt.Errorf("parse layout and partials: %w", err)
 	}
 	files, err := fs.Glob(templateFS, "templates/pages/*.html")
 	if err != nil {

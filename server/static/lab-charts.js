@@ -1,0 +1,1 @@
+// The lab charts: per-second windows of a run, drawn with uPlot.
