@@ -79,6 +79,7 @@ func TestBrowserLabSyncVersusAsyncWithEmailDown(t *testing.T) {
 	// Sync mode, email down: applied live, shown in the picture by label.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`input[name="mode"][value="sync"]`))))
 	waitJS(t, ctx, `document.getElementById("picture").dataset.mode === "sync"`, 5*time.Second)
+	openSystem(t, ctx)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#f-email_down`))))
 	waitJS(t, ctx, `document.getElementById("pic-svc-email").dataset.state === "down"`, 5*time.Second)
 	assert.Equal(t, "down", text(t, ctx, "#pic-email-state"), "state is named, not only coloured")
@@ -115,7 +116,7 @@ func TestBrowserLabSyncVersusAsyncWithEmailDown(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#compare-table")),
 	))
 	shot(t, ctx, "history")
-	rows := js[[]string](t, ctx, `Array.from(document.querySelectorAll("#compare-table tbody tr")).map(r => Array.from(r.cells).map(c => c.textContent.trim()).join(" "))`)
+	rows := js[[]string](t, ctx, `Array.from(document.querySelectorAll("#compare-table tbody tr")).map(r => Array.from(r.cells).map(c => c.firstChild.textContent.trim()).join(" "))`)
 	assert.Contains(t, rows, "Succeeded 0 200")
 	assert.Contains(t, rows, "Orphaned users 200 0")
 	assert.Equal(t, 2, js[int](t, ctx, `document.querySelectorAll('#history-table input[name="run"]:checked').length`))
@@ -196,15 +197,24 @@ func TestBrowserLabDeadLetterReplay(t *testing.T) {
 }
 
 // tabTo presses Tab until the focused element matches sel.
-func tabTo(t *testing.T, ctx context.Context, sel string) {
+func tabTo(t *testing.T, ctx context.Context, sel string) { tabUntil(t, ctx, sel, false) }
+
+// tabBackTo presses Shift+Tab until the focused element matches sel.
+func tabBackTo(t *testing.T, ctx context.Context, sel string) { tabUntil(t, ctx, sel, true) }
+
+func tabUntil(t *testing.T, ctx context.Context, sel string, back bool) {
 	t.Helper()
+	key := chromedp.KeyEvent("\t")
+	if back {
+		key = chromedp.KeyEvent("\t", chromedp.KeyModifiers(chromedp.ModifierShift))
+	}
 	for range 120 {
 		if js[bool](t, ctx, `document.activeElement && document.activeElement.matches(`+strconv.Quote(sel)+`)`) {
 			visible := js[bool](t, ctx, `getComputedStyle(document.activeElement).outlineStyle !== "none"`)
 			assert.True(t, visible, "focus is visible on %s", sel)
 			return
 		}
-		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\t")))
+		require.NoError(t, chromedp.Do(ctx, key))
 	}
 	t.Fatalf("Tab never reached %s", sel)
 }
@@ -218,12 +228,14 @@ func TestBrowserLabKeyboardOnly(t *testing.T) {
 	tabTo(t, ctx, `input[name="mode"]`)
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.ArrowUp))) // the previous radio: sync
 	waitJS(t, ctx, `document.getElementById("picture").dataset.mode === "sync"`, 5*time.Second)
+	tabTo(t, ctx, "#system > summary")
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\r"))) // opens "Your system"
 	tabTo(t, ctx, "#f-analytics_down")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(" ")))
-	waitJS(t, ctx, `document.getElementById("pic-svc-analytics").dataset.state === "down"`, 5*time.Second)
+	waitJS(t, ctx, `document.querySelector('#flow [data-svc="analytics"]').dataset.state === "down"`, 5*time.Second)
 	tabTo(t, ctx, "#f-fallback")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(" ")))
-	tabTo(t, ctx, "#f-signups")
+	tabBackTo(t, ctx, "#f-signups") // the run bar is at the top
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("50"))) // Tab selected the old value; typing replaces it
 	tabTo(t, ctx, "#run")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\r")))
@@ -233,7 +245,7 @@ func TestBrowserLabKeyboardOnly(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\r")))
 	pressed, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#pause"), "aria-pressed"))
 	require.NoError(t, err)
-	assert.Equal(t, "true", pressed.Value, "live updates can be paused")
+	assert.Equal(t, "true", pressed.Value, "the picture can be paused")
 }
 
 // TestBrowserLabFitsPhoneAndDark checks the lab pages at phone width in both

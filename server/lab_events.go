@@ -94,7 +94,7 @@ type groupPicture struct {
 
 // groupLabels say a group's state in words.
 var groupLabels = map[string]string{
-	labs.GroupRunning: "running", labs.GroupBackingOff: "backing off", labs.GroupPaused: "paused: service failing",
+	labs.GroupRunning: "running", labs.GroupBackingOff: "backing off", labs.GroupPaused: "⏸ paused: service failing",
 }
 
 func serviceOf(f labs.Faults) serviceState {
@@ -168,6 +168,8 @@ type labEvent struct {
 	// Timeline holds the points and marks of the current (or last) run the
 	// page does not have yet: all of them when the run changed.
 	Timeline *labs.Timeline `json:"timeline,omitempty"`
+	// Summary says in one line how the system is set up.
+	Summary string `json:"summary"`
 }
 
 // maxFlowsPerUpdate bounds the flows one update carries.
@@ -216,7 +218,7 @@ func (s *Server) labEvent(ctx context.Context, l *labs.Lab, cur *liveCursor) (la
 	if err != nil {
 		return labEvent{}, err
 	}
-	ev := labEvent{At: snap.At.UnixMilli(), Snapshot: snap, Status: l.Status(), Picture: newPicture(snap, 0)}
+	ev := labEvent{At: snap.At.UnixMilli(), Snapshot: snap, Status: l.Status(), Picture: newPicture(snap, 0), Summary: summarizeSettings(snap.Settings)}
 	history := l.History()
 	ev.Runs = len(history)
 	if cur == nil {

@@ -95,22 +95,64 @@ type historyPage struct {
 	Figures []figureRow
 }
 
-// figureRow is one line of the side-by-side comparison.
+// figureRow is one line of the side-by-side comparison; Best marks the runs
+// with the better value, when one is better.
 type figureRow struct {
 	Label  string
 	Values []string
+	Best   []bool
 }
 
-var compareFigures = []struct{ label, name string }{
-	{"Signups sent", "signups_attempted"}, {"Succeeded", "signups_succeeded"}, {"Failed", "signups_failed"},
-	{"Latency p50 (ms)", "latency_ms.p50"}, {"Latency p95 (ms)", "latency_ms.p95"}, {"Latency p99 (ms)", "latency_ms.p99"},
-	{"Throughput (signups/s)", "throughput_per_s"}, {"Email effect p50 (ms)", "effect_latency_ms.p50"},
-	{"Welcome emails sent", "emails_sent"}, {"Duplicate emails", "email_duplicates"},
-	{"Emails for failed signups", "emails_for_failed_signups"}, {"Orphaned users", "orphaned_users"},
-	{"Retries", "retries"}, {"Redeliveries", "redeliveries"}, {"Dead-lettered", "dead_lettered"},
-	{"In flight at the end", "in_flight"}, {"Lost events", "lost"}, {"Consumer crashes", "consumer_crashes"},
-	{"Max consumer lag", "max_consumer_lag"}, {"Max pending", "max_pending"},
-	{"Email group paused (s)", "paused_s.email"}, {"Drain (s)", "drain_s"},
+// Better values: more is better (+1), less is better (-1), or neither (0:
+// how many signups were sent says nothing good or bad).
+const (
+	higher  = 1
+	lower   = -1
+	neither = 0
+)
+
+var compareFigures = []struct {
+	label, name string
+	better      int
+}{
+	{"Signups sent", "signups_attempted", neither}, {"Succeeded", "signups_succeeded", higher}, {"Failed", "signups_failed", lower},
+	{"Latency p50 (ms)", "latency_ms.p50", lower}, {"Latency p95 (ms)", "latency_ms.p95", lower}, {"Latency p99 (ms)", "latency_ms.p99", lower},
+	{"Throughput (signups/s)", "throughput_per_s", higher}, {"Email effect p50 (ms)", "effect_latency_ms.p50", lower},
+	{"Welcome emails sent", "emails_sent", higher}, {"Duplicate emails", "email_duplicates", lower},
+	{"Emails for failed signups", "emails_for_failed_signups", lower}, {"Orphaned users", "orphaned_users", lower},
+	{"Retries", "retries", lower}, {"Redeliveries", "redeliveries", lower}, {"Dead-lettered", "dead_lettered", lower},
+	{"In flight at the end", "in_flight", lower}, {"Lost events", "lost", lower}, {"Consumer crashes", "consumer_crashes", lower},
+	{"Max consumer lag", "max_consumer_lag", lower}, {"Max pending", "max_pending", lower},
+	{"Email group paused (s)", "paused_s.email", lower}, {"Drain (s)", "drain_s", lower},
+}
+
+// bestOf marks the results with the better value of figure name, when they
+// differ; ties and figures with no better side mark nothing.
+func bestOf(rs []labs.Result, name string, better int) []bool {
+	out := make([]bool, len(rs))
+	if better == neither || len(rs) < 2 {
+		return out
+	}
+	var best float64
+	same := true
+	for i, r := range rs {
+		v, _ := labs.ResultFigure(r, name)
+		if i == 0 || float64(better)*(v-best) > 0 {
+			best = v
+		}
+		if i > 0 {
+			w, _ := labs.ResultFigure(rs[0], name)
+			same = same && v == w
+		}
+	}
+	if same {
+		return out
+	}
+	for i, r := range rs {
+		v, _ := labs.ResultFigure(r, name)
+		out[i] = v == best
+	}
+	return out
 }
 
 // figure is a result figure as the CSV holds it, at full precision.
@@ -153,10 +195,14 @@ func (s *Server) labHistory(c *gin.Context) {
 			p.Compare = append(p.Compare, p.Rows[i])
 		}
 	}
+	results := make([]labs.Result, len(p.Compare))
+	for i, r := range p.Compare {
+		results[i] = r.Result
+	}
 	for _, f := range compareFigures {
-		fr := figureRow{Label: f.label}
-		for _, r := range p.Compare {
-			fr.Values = append(fr.Values, shortFigure(r.Result, f.name))
+		fr := figureRow{Label: f.label, Best: bestOf(results, f.name, f.better)}
+		for _, r := range results {
+			fr.Values = append(fr.Values, shortFigure(r, f.name))
 		}
 		p.Figures = append(p.Figures, fr)
 	}
@@ -186,4 +232,11 @@ func (s *Server) labHistoryCSV(c *gin.Context) {
 		w.Write(row)
 	}
 	w.Flush()
+}
+
+// labHistoryJSON answers the kept runs, oldest first, each exactly as
+// `crossroads lab run --json` reports a run.
+func (s *Server) labHistoryJSON(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"runs": labOf(c).History()})
 }

@@ -174,6 +174,7 @@ func (s *Server) labRoutes(r gin.IRouter) {
 	g.POST("/trace", s.labTrace)
 	g.GET("/history", s.labHistory)
 	g.GET("/history.csv", s.labHistoryCSV)
+	g.GET("/history.json", s.labHistoryJSON)
 	g.GET("/scenarios/:sc", s.labScenario)
 	g.POST("/scenarios/:sc/predict", s.labPredict)
 	g.POST("/scenarios/:sc/run", s.labScenarioRun)

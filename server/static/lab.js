@@ -1,10 +1,10 @@
 // The signup lab, enhanced. Every control already works as a plain form post;
 // this script applies settings as they change, starts runs without leaving
-// the page, and draws the live picture and charts from Server-Sent Events.
+// the page, and follows the lab live over Server-Sent Events: the picture
+// (lab-picture.js) animates what really happened, the charts (lab-charts.js)
+// draw the run second by second, and the numbers say what this run did.
 (function () {
   "use strict";
-
-  var reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
@@ -29,152 +29,33 @@
     if (!text) return;
     var p = document.createElement("p");
     p.className = "notice notice-" + kind;
-    if (kind === "error") { p.id = "lab-error"; p.setAttribute("role", "alert"); }
+    if (kind === "error") { p.id = "lab-error"; p.setAttribute("role", "alert"); } else { p.setAttribute("role", "status"); }
     p.textContent = text;
     box.appendChild(p);
   }
 
-  function markInvalid(form, field) {
-    $all("[aria-invalid]", form).forEach(function (el) { el.removeAttribute("aria-invalid"); el.removeAttribute("aria-describedby"); });
+  function markInvalid(field) {
+    $all("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); el.removeAttribute("aria-describedby"); });
     if (!field) return;
-    var el = form.querySelector('[name="' + field + '"]');
-    if (el) { el.setAttribute("aria-invalid", "true"); el.setAttribute("aria-describedby", "lab-error"); }
+    var el = document.querySelector('[name="' + field + '"]');
+    if (!el) return;
+    el.setAttribute("aria-invalid", "true");
+    el.setAttribute("aria-describedby", "lab-error");
+    var panel = el.closest("details");
+    if (panel) panel.open = true;
   }
-
-  // ---- charts --------------------------------------------------------------
-
-  var MAX_POINTS = 240;
-
-  function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
-
-  function Charts() {
-    this.data = { t: [], p50: [], p95: [], p99: [], thr: [], fail: [], lagE: [], lagA: [], dlq: [] };
-    this.plots = [];
-    this.prev = null;
-    if (!window.uPlot) return;
-    var self = this;
-    function make(id, series, scaleLabel) {
-      var el = document.getElementById(id);
-      if (!el) return null;
-      var opts = {
-        width: Math.max(240, el.clientWidth), height: 180,
-        scales: { x: { time: true, range: function (u, min, max) {
-          // An empty or one-point chart shows the last minute, not years.
-          if (min == null || max - min < 30) { var now = max || Date.now() / 1000; return [now - 60, now]; }
-          return [min, max];
-        } } },
-        axes: [{ stroke: cssVar("--muted"), grid: { stroke: cssVar("--border"), width: 1 } },
-               { stroke: cssVar("--muted"), grid: { stroke: cssVar("--border"), width: 1 }, label: scaleLabel, size: 50 }],
-        series: [{}].concat(series),
-        legend: { live: false }
-      };
-      var p = new window.uPlot(opts, [[]].concat(series.map(function () { return []; })), el);
-      p._el = el;
-      self.plots.push(p);
-      return p;
-    }
-    var sync = cssVar("--sync"), async = cssVar("--async"), warn = cssVar("--warn"), accent = cssVar("--accent");
-    this.lat = make("chart-latency", [
-      { label: "p50", stroke: async, width: 2 },
-      { label: "p95", stroke: warn, width: 2, dash: [6, 3] },
-      { label: "p99", stroke: sync, width: 2, dash: [2, 3] }], "ms");
-    this.thr = make("chart-throughput", [
-      { label: "succeeded/s", stroke: async, width: 2 },
-      { label: "failed/s", stroke: sync, width: 2, dash: [4, 3] }], "/s");
-    this.lag = make("chart-lag", [
-      { label: "email lag", stroke: accent, width: 2 },
-      { label: "analytics lag", stroke: warn, width: 2, dash: [6, 3] },
-      { label: "dead letters", stroke: sync, width: 2, dash: [2, 3] }], "msgs");
-    if (window.ResizeObserver) {
-      var ro = new ResizeObserver(function () {
-        self.plots.forEach(function (p) { p.setSize({ width: Math.max(240, p._el.clientWidth), height: 180 }); });
-      });
-      this.plots.forEach(function (p) { ro.observe(p._el); });
-    }
-  }
-
-  Charts.prototype.add = function (ev) {
-    var s = ev.snapshot, c = s.counters, d = this.data, t = ev.at / 1000;
-    var thr = 0, fail = 0;
-    if (this.prev && t > this.prev.t) {
-      var dt = t - this.prev.t;
-      thr = Math.max(0, (c.succeeded - this.prev.ok) / dt);
-      fail = Math.max(0, (c.failed - this.prev.failed) / dt);
-    }
-    this.prev = { t: t, ok: c.succeeded, failed: c.failed };
-    var lat = s.signup_latency_ms || {};
-    var lagE = 0, lagA = 0;
-    (s.groups || []).forEach(function (g) { if (g.name === "email") lagE = g.lag; else lagA = g.lag; });
-    d.t.push(t); d.p50.push(lat.p50 || 0); d.p95.push(lat.p95 || 0); d.p99.push(lat.p99 || 0);
-    d.thr.push(Math.round(thr * 10) / 10); d.fail.push(Math.round(fail * 10) / 10);
-    d.lagE.push(lagE); d.lagA.push(lagA); d.dlq.push(s.dead_letters || 0);
-    if (d.t.length > MAX_POINTS) Object.keys(d).forEach(function (k) { d[k].shift(); });
-    if (this.lat) this.lat.setData([d.t, d.p50, d.p95, d.p99]);
-    if (this.thr) this.thr.setData([d.t, d.thr, d.fail]);
-    if (this.lag) this.lag.setData([d.t, d.lagE, d.lagA, d.dlq]);
-  };
-
-  // ---- moving dots -----------------------------------------------------------
-
-  // Dots draws on whichever layout of the picture is on show.
-  function Dots(figure) {
-    this.figure = figure;
-    this.live = [];
-    this.running = false;
-  }
-
-  Dots.prototype.svg = function () {
-    var shown = $all("svg.flow", this.figure).filter(function (s) { return s.getBoundingClientRect().width > 0; });
-    return shown[0] || null;
-  };
-
-  Dots.prototype.spawn = function (route, n, cls) {
-    var svg = this.svg();
-    if (!svg || n <= 0 || reduceMotion.matches) return;
-    var layer = svg.querySelector(".dots");
-    n = Math.min(n, 10);
-    var paths = route.map(function (w) { return svg.querySelector('[data-wire="' + w + '"]'); }).filter(Boolean);
-    if (!paths.length) return;
-    for (var i = 0; i < n; i++) {
-      var dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
-      dot.setAttribute("class", "dot " + cls);
-      dot.setAttribute("r", "4.5");
-      layer.appendChild(dot);
-      this.live.push({ el: dot, paths: paths, start: performance.now() + i * (240 / n), dur: 700 });
-    }
-    if (this.live.length > 120) this.live.splice(0, this.live.length - 120).forEach(function (d) { d.el.remove(); });
-    if (!this.running) { this.running = true; requestAnimationFrame(this.step.bind(this)); }
-  };
-
-  Dots.prototype.step = function (now) {
-    this.live = this.live.filter(function (d) {
-      var k = (now - d.start) / d.dur;
-      if (k < 0) { d.el.setAttribute("opacity", "0"); return true; }
-      var leg = Math.floor(k);
-      if (leg >= d.paths.length) { d.el.remove(); return false; }
-      var p = d.paths[leg], len = p.getTotalLength(), pt = p.getPointAtLength((k - leg) * len);
-      d.el.setAttribute("cx", pt.x.toFixed(1));
-      d.el.setAttribute("cy", pt.y.toFixed(1));
-      d.el.setAttribute("opacity", "1");
-      return true;
-    });
-    if (this.live.length) requestAnimationFrame(this.step.bind(this));
-    else this.running = false;
-  };
-
-  Dots.prototype.clear = function () { this.live.forEach(function (d) { d.el.remove(); }); this.live = []; };
-
-  // ---- the lab page ----------------------------------------------------------
 
   function labPage(lab) {
     var base = lab.dataset.base;
     var settings = $("#settings-form"), runForm = $("#run-form");
-    var picture = $("#picture"), dots = new Dots($("#picture")), charts = new Charts();
+    var picture = new window.LabPicture($("#picture"));
     var runState = $("#run-state"), pauseBtn = $("#pause"), progress = $("#progress"), bar = $("#progress-bar");
     var runBtn = $("#run"), cancelBtn = $("#cancel"), applyState = $("#apply-state");
-    var runs = Number(lab.dataset.runs || 0), deadSeen = Number(lab.dataset.dead || 0), last = null, source = null, paused = false;
+    var runs = Number(lab.dataset.runs || 0), deadSeen = Number(lab.dataset.dead || 0), source = null, paused = false;
+    if (window.LabCharts && $("#charts")) window.LabCharts.init($("#charts"));
 
-    // Apply settings as they change; the Apply button stays for keyboard users.
+    // Apply settings as they change; the Apply button stays for keyboard
+    // users. The mode switch in the run bar belongs to the same form.
     var timer = null, pending = null, appliedAt = 0;
     function apply() {
       timer = null;
@@ -183,12 +64,12 @@
         pending = null;
         appliedAt = Date.now();
         if (j.error) {
-          markInvalid(settings, j.field);
+          markInvalid(j.field);
           notice("error", "Not changed. " + j.error);
           setText(applyState, "");
           return;
         }
-        markInvalid(settings, null);
+        markInvalid(null);
         notice("", "");
         setText(applyState, "Applied");
         if (j.settings) lab.dataset.mode = j.settings.mode;
@@ -201,7 +82,9 @@
       if (timer) { clearTimeout(timer); return apply(); }
       return pending || Promise.resolve();
     }
-    settings.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(apply, 250); });
+    function changed() { clearTimeout(timer); timer = setTimeout(apply, 250); }
+    settings.addEventListener("change", changed);
+    $("#mode-toggle").addEventListener("change", changed);
     settings.addEventListener("submit", function (e) { e.preventDefault(); clearTimeout(timer); apply(); });
 
     runForm.addEventListener("submit", function (e) {
@@ -210,8 +93,8 @@
       settled().then(function () {
         return post(runForm, cancel ? base + "/cancel" : runForm.action);
       }).then(function (j) {
-        if (j.error) { markInvalid(runForm, j.field); notice("error", "Not started. " + j.error); return; }
-        markInvalid(runForm, null);
+        if (j.error) { markInvalid(j.field); notice("error", "Not started. " + j.error); return; }
+        markInvalid(null);
         notice("", "");
         if (!cancel) setRunning(true, "your run");
       });
@@ -227,7 +110,7 @@
 
     // Refresh the server-rendered panels after a run or a dead-letter change.
     function refreshPanels() {
-      fetch(base, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
+      fetch(window.location.pathname + window.location.search, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         ["#last-run", "#dead-letters", "#trace", "#scenarios"].forEach(function (sel) {
           var fresh = doc.querySelector(sel), old = document.querySelector(sel);
@@ -239,7 +122,7 @@
       });
     }
 
-    // syncForm shows settings changed elsewhere (recover-after, "show me",
+    // syncForm shows settings changed elsewhere (recover-after, a scenario,
     // another tab) in the controls, leaving alone the one being edited.
     function syncForm(st) {
       // A snapshot taken before the last apply landed must not undo it.
@@ -250,6 +133,8 @@
         analytics_latency: ms(st.analytics.latency), analytics_error_rate: String(st.analytics.error_rate),
         timeout: ms(st.timeout), crash_rate: String(st.crash_rate), email_consumers: String(st.email_consumers),
         analytics_consumers: String(st.analytics_consumers), max_deliveries: String(st.max_deliveries), retry_after: ms(st.retry_after),
+        retry_max_backoff: ms(st.retry_max_backoff), lease: ms(st.lease), max_retry_age: String(Math.round(st.max_retry_age / 1e9)),
+        publish_error_rate: String(st.publish_error_rate),
         email_down: st.email.down, email_hang: st.email.hang, analytics_down: st.analytics.down, analytics_hang: st.analytics.hang,
         breaker: st.breaker, fallback: st.fallback, idempotency: st.idempotency
       };
@@ -259,69 +144,60 @@
         if (el.type === "checkbox") { if (el.checked !== want[name]) el.checked = want[name]; }
         else if (Number(el.value) !== Number(want[name])) el.value = want[name];
       });
-      $all('input[name="mode"]', settings).forEach(function (r) {
+      if (settings.elements.publish && settings.elements.publish !== document.activeElement) settings.elements.publish.value = st.publish;
+      $all('input[name="mode"]').forEach(function (r) {
         if (r !== document.activeElement) r.checked = r.value === st.mode;
       });
     }
 
+    // now shows the run in progress, its own counts only.
+    function showNow(run) {
+      var none = $("#now-none"), figs = $("#now-figures");
+      if (none) none.hidden = !!run;
+      if (figs) figs.hidden = !run;
+      if (!run) return;
+      $all("[data-now]", figs).forEach(function (dd) {
+        var k = dd.dataset.now, v;
+        if (k === "sent") v = run.sent + " of " + run.target;
+        else if (k.indexOf("waiting.") === 0) v = (run.waiting || {})[k.slice(8)] || 0;
+        else v = run[k] || 0;
+        setText(dd, v);
+      });
+    }
+
     function onSnap(ev) {
-      syncForm(ev.snapshot.settings);
-      var s = ev.snapshot, p = ev.picture, st = ev.status, c = s.counters;
-      picture.dataset.mode = p.mode;
-      lab.dataset.mode = p.mode;
-      var pic = function (key, v) { $all('[data-pic="' + key + '"]', picture).forEach(function (el) { setText(el, v); }); };
-      pic("mode", p.mode === "sync" ? "sync · waits" : "async · hands off");
-      pic("stream", p.stream);
-      pic("dead", p.dead);
-      pic("retries", p.retries);
-      ["email", "analytics"].forEach(function (svc) {
-        $all('[data-svc="' + svc + '"]', picture).forEach(function (g) { g.dataset.state = p[svc].state; });
-        pic(svc + "-state", p[svc].label);
-        pic(svc + "-breaker", p.breaker ? "breaker " + ((p.breakers || {})[svc] || "") : "");
-      });
-      (p.groups || []).forEach(function (g) {
-        ["pending", "lag", "consumers"].forEach(function (k) {
-          $all('[data-g="' + g.name + "." + k + '"]', picture).forEach(function (el) { setText(el, g[k]); });
-        });
-      });
-      $all("#figures [data-k]").forEach(function (dd) {
-        var path = dd.dataset.k.split("."), v = s;
-        path.forEach(function (k) { v = v == null ? 0 : v[k]; });
-        setText(dd, v == null ? 0 : v);
-      });
+      var s = ev.snapshot, st = ev.status;
+      syncForm(s.settings);
+      lab.dataset.mode = s.settings.mode;
+      picture.state(ev.picture);
+      if (!paused) picture.flows(ev.flows, ev.flow_rates);
+      if (window.LabCharts) window.LabCharts.update(ev.timeline);
+      $all("#fault-summary a, #system-summary").forEach(function (el) { setText(el, ev.summary); });
+      showNow(s.run);
+      setText($('[data-total="signups"]'), s.counters.signups);
+      setText($('[data-total="emails_sent"]'), s.counters.emails_sent);
+      setText($('[data-total="dead_letters"]'), s.dead_letters);
       var running = st.running || !!s.run;
       if (running) {
-        var phase = s.run && s.run.phase === "drain" ? "waiting for consumers to finish" : "sending";
         var label = st.steps > 1 ? "step " + st.step + " of " + st.steps + ": " + st.label : (st.label || "");
-        setText(runState, "Running " + label + " · " + (s.run ? s.run.sent + " of " + s.run.target + " sent, " + phase : "") );
+        var what = "";
+        if (s.run && s.run.phase === "drain") {
+          var w = s.run.waiting || {};
+          what = "all " + s.run.target + " sent; waiting for the consumers (" + (w.email || 0) + " emails, " + (w.analytics || 0) + " analytics to go)";
+        } else if (s.run) {
+          what = s.run.sent + " of " + s.run.target + " sent";
+        }
+        setText(runState, "Running " + label + (what ? " · " + what : "") + "…");
         if (s.run && s.run.target) bar.className = "progress-bar w" + Math.min(100, Math.round(s.run.sent / s.run.target * 20) * 5);
       } else {
         setText(runState, st.error ? "Stopped: " + st.error : "Idle");
       }
       if (String(running) !== lab.dataset.running) setRunning(running, st.label);
-      // Dots for the work done since the last update.
-      if (last && !paused) {
-        var lc = last.snapshot.counters;
-        var ok = c.succeeded - lc.succeeded, bad = c.failed - lc.failed;
-        if (p.mode === "sync") {
-          dots.spawn(["sync-email", "sync-analytics"], ok, "dot-sync");
-          dots.spawn(["sync-email"], bad, "dot-fail");
-        } else {
-          dots.spawn(["publish"], ok, "dot-async");
-          var done = c.processed - lc.processed;
-          dots.spawn(["deliver-email", "call-email"], Math.ceil(done / 2), "dot-async");
-          dots.spawn(["deliver-analytics", "call-analytics"], Math.floor(done / 2), "dot-async");
-          dots.spawn(["dead"], c.dead_lettered - lc.dead_lettered, "dot-fail");
-          dots.spawn(["deliver-email"], c.retries - lc.retries, "dot-fail");
-        }
-      }
-      last = ev;
-      charts.add(ev);
       (ev.reached || []).forEach(function (id) {
         var el = $('[data-goal="' + id + '"]');
         if (el && !el.classList.contains("goal-yes")) { el.classList.add("goal-yes"); el.textContent = "✓ goal reached"; }
       });
-      if (ev.runs !== runs || (deadSeen !== null && deadSeen !== s.dead_letters && !running)) {
+      if (ev.runs !== runs || (deadSeen !== s.dead_letters && !running)) {
         runs = ev.runs;
         refreshPanels();
       }
@@ -331,7 +207,11 @@
     function connect() {
       if (source || !window.EventSource) return;
       source = new EventSource(base + "/events");
-      source.addEventListener("snap", function (e) { try { onSnap(JSON.parse(e.data)); } catch (err) { if (window.console) console.error("lab live update", err); } });
+      source.addEventListener("snap", function (e) {
+        var ev;
+        try { ev = JSON.parse(e.data); } catch (err) { if (window.console) console.error("lab live update", err); return; }
+        onSnap(ev);
+      });
       source.addEventListener("closed", function () { disconnect(); setText(runState, "This sandbox was closed. Reload the page for a fresh one."); });
     }
     function disconnect() { if (source) { source.close(); source = null; } }
@@ -340,11 +220,11 @@
     pauseBtn.addEventListener("click", function () {
       paused = !paused;
       pauseBtn.setAttribute("aria-pressed", String(paused));
-      pauseBtn.textContent = paused ? "Resume updates" : "Pause updates";
-      if (paused) { disconnect(); dots.clear(); } else { connect(); }
+      pauseBtn.textContent = paused ? "Resume the picture" : "Pause the picture";
+      picture.pause(paused);
     });
     window.addEventListener("pagehide", disconnect);
-    window.addEventListener("pageshow", function (e) { if (e.persisted && !paused) connect(); });
+    window.addEventListener("pageshow", function (e) { if (e.persisted) connect(); });
     connect();
   }
 
