@@ -235,7 +235,7 @@ func TestBrowserLabKeyboardOnly(t *testing.T) {
 	waitJS(t, ctx, `document.querySelector('#flow [data-svc="analytics"]').dataset.state === "down"`, 5*time.Second)
 	tabTo(t, ctx, "#f-fallback")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(" ")))
-	tabBackTo(t, ctx, "#f-signups") // the run bar is at the top
+	tabBackTo(t, ctx, "#f-signups")                               // the run bar is at the top
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("50"))) // Tab selected the old value; typing replaces it
 	tabTo(t, ctx, "#run")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\r")))
