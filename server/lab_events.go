@@ -94,7 +94,7 @@ type groupPicture struct {
 
 // groupLabels say a group's state in words.
 var groupLabels = map[string]string{
-	labs.GroupRunning: "running", labs.GroupBackingOff: "backing off", labs.GroupPaused: "⏸ paused: service failing",
+	labs.GroupRunning: "running", labs.GroupBackingOff: "backing off", labs.GroupPaused: "paused: service failing",
 }
 
 func serviceOf(f labs.Faults) serviceState {
