@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -326,7 +327,7 @@ func (s *Server) labTimeline(c *gin.Context) {
 	after := -1.0
 	if v := c.Query("after"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < -1 {
+		if err != nil || f < -1 || math.IsNaN(f) || math.IsInf(f, 0) {
 			s.labFail(c, http.StatusBadRequest, "after", "After: "+strconv.Quote(v)+" is not a number of seconds")
 			return
 		}
