@@ -416,7 +416,7 @@ func (s *Server) labReplay(c *gin.Context) {
 
 	switch {
 	case c.PostForm("all") == "1":
-		// As Lab.ReplayAll, with replayKind's retries.
+		// As Lab.ReplayAll, bounded and counted like a kind.
 		n, err := replayKind(ctx, l, deadView{})
 		if err != nil {
 			s.fieldFail(c, err)
@@ -508,20 +508,10 @@ func replayKind(ctx context.Context, l *labs.Lab, kind deadView) (int, error) {
 	return n, nil
 }
 
-// replayOne replays one dead letter. The engine reports "not found" both
-// for a letter already replayed and for one whose replay lost a race with
-// any change to the dead-letter stream (a consumer parking another message
-// meanwhile), so a "not found" is tried again a few times: a letter really
-// gone stays not found.
+// replayOne replays one dead letter; ErrNotFound when another press (or
+// request) replayed it first.
 func replayOne(ctx context.Context, l *labs.Lab, id string) (labs.DeadLetter, error) {
-	var err error
-	for range 5 {
-		var dl labs.DeadLetter
-		if dl, err = l.Replay(ctx, id); !errors.Is(err, labs.ErrNotFound) || ctx.Err() != nil {
-			return dl, err
-		}
-	}
-	return labs.DeadLetter{}, err
+	return l.Replay(ctx, id)
 }
 
 // deadNote is the note a redirect after a replay or a poison message asks

@@ -149,7 +149,6 @@ func (s *Server) labPage(c *gin.Context) {
 // for (?note=...).
 var labNotices = map[string]string{
 	"applied": "notice_applied", "running": "notice_running", "shown": "notice_shown",
-	"replayed": "notice_replayed", "poisoned": "notice_poisoned",
 }
 
 // NoticeText is the note to show after a form post, if any.

@@ -120,6 +120,7 @@ func settingsForm(change map[string]string) url.Values {
 		"mode": {"async"}, "email_latency": {"0"}, "email_error_rate": {"0"}, "analytics_latency": {"0"},
 		"analytics_error_rate": {"0"}, "timeout": {"500"}, "crash_rate": {"0"}, "idempotency": {"on"},
 		"email_consumers": {"2"}, "analytics_consumers": {"2"}, "max_deliveries": {"60"}, "retry_after": {"100"},
+		"retry_max_backoff": {"30000"}, "max_retry_age": {"600"}, "lease": {"1000"}, "publish": {"outbox"}, "publish_error_rate": {"0"},
 	}
 	for k, v := range change {
 		if v == "" {
@@ -151,9 +152,9 @@ func TestLabPageCreatesOneSandboxPerLearner(t *testing.T) {
 	res, body := a.get("/labs")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body, `data-base="`+a.lab+`"`, "the same browser keeps its sandbox")
-	for _, label := range []string{"Mode", "Email service", "Analytics service", "Latency (ms)", "Error rate (0–1)", "Down", "Hang",
-		"Timeout per call (ms)", "Circuit breaker", "Fallback", "Email consumers", "Consumer crash rate", "Idempotency",
-		"Signups (1–10000)", "Concurrency", "Rate per second", "Reset sandbox", "Dead letters", "Trace one signup", "Guided scenarios"} {
+	for _, label := range []string{"Mode", "Email service", "Analytics service", "Latency (ms)", "Failures (0–1)", "Down", "Hangs",
+		"Timeout per call (ms)", "Circuit breaker", "Fallback", "Email consumers", "Crash rate", "Idempotency",
+		`max="10000"`, "Concurrency", "Rate per second", "Reset sandbox", "Dead letters", "Trace one signup", "Guided scenarios"} {
 		assert.Contains(t, body, label)
 	}
 	// Every input has a label pointing at it.
@@ -197,7 +198,8 @@ func TestLabRejectsBadValuesNamingTheField(t *testing.T) {
 	for field, bad := range map[string]string{
 		"email_error_rate": "2", "analytics_error_rate": "-0.1", "email_latency": "soon", "timeout": "0",
 		"mode": "sideways", "crash_rate": "0.9", "email_consumers": "65", "max_deliveries": "-1", "retry_after": "x",
-		"email_down": "perhaps",
+		"email_down": "perhaps", "retry_max_backoff": "50", "max_retry_age": "-3", "lease": "20", "publish": "twice",
+		"publish_error_rate": "7",
 	} {
 		code, out := a.postJSON(a.lab+"/settings", settingsForm(map[string]string{field: bad}))
 		assert.Equal(t, http.StatusBadRequest, code, field)
@@ -618,7 +620,7 @@ func TestLabPictureNamesServiceAndBreakerStates(t *testing.T) {
 	assert.Regexp(t, `data-svc="email" data-state="hang"`, body)
 	assert.Contains(t, body, ">hangs<")
 	assert.Regexp(t, `data-svc="analytics" data-state="slow"`, body)
-	assert.Contains(t, body, "slow · 300 ms")
+	assert.Contains(t, body, ">slow 300ms<")
 	assert.Contains(t, body, "breaker closed")
 	var ev labEvent
 	_, raw := a.get(a.lab + "/snapshot")

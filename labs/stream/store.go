@@ -720,44 +720,53 @@ func (s *Store) DeadCounts(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-// Replay puts a dead letter back on the stream for its group only ("only"
-// tells the other group to ack it unread) and removes it from the
-// dead-letter stream in one MULTI/EXEC; WATCH makes two replays of the same
-// letter produce one entry.
+// replayScript puts a dead letter back on the stream for its group only
+// ("only" tells the other group to ack it unread) and removes it from the
+// dead-letter stream, in one step: a letter is replayed once, however many
+// replays race, and letters other consumers park meanwhile do not get in the
+// way (a WATCH on the dead-letter stream would fail on every new letter).
+//
+//	KEYS  1 dead  2 events  3 dead codes  4 the letter group's dead ids
+//	ARGV  1 dead letter id  2 event type
+//
+// It answers the letter's fields, or nothing when it is not there (any more).
+var replayScript = redis.NewScript(`
+local got = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #got == 0 then return false end
+local f = {}
+local fields = got[1][2]
+for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+redis.call('XADD', KEYS[2], '*', 'type', ARGV[2], 'payload', f.payload or '', 'only', f.group or '', 'run', f.run or '')
+redis.call('XDEL', KEYS[1], ARGV[1])
+local key = f.event_id
+if key == nil or key == '' then key = 'entry:' .. (f.entry or '') end
+redis.call('HDEL', KEYS[4], key)
+redis.call('HINCRBY', KEYS[3], (f.group or '') .. ':' .. (f.code or ''), -1)
+return fields`)
+
+// Replay puts a dead letter back on the stream for its group only, once
+// (see replayScript); ErrNotFound when it is not there (any more).
 func (s *Store) Replay(ctx context.Context, deadID string) (DeadLetter, error) {
-	var dl DeadLetter
-	err := s.c.Watch(ctx, func(tx *redis.Tx) error {
-		msgs, err := tx.XRangeN(ctx, DeadKey(s.sb), deadID, deadID, 1).Result()
-		if err != nil {
-			return err
-		}
-		if len(msgs) == 0 {
-			return ErrNotFound
-		}
-		dl = deadLetterFrom(msgs[0])
-		key := dl.EventID
-		if key == "" {
-			key = "entry:" + dl.EntryID
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(s.sb), Values: []string{
-				"type", TypeSignedUp, "payload", dl.Payload, "only", dl.Group, "run", dl.Run}})
-			p.XDel(ctx, DeadKey(s.sb), deadID)
-			p.HDel(ctx, DeadIDsKey(s.sb, dl.Group), key)
-			p.HIncrBy(ctx, DeadCodesKey(s.sb), dl.Group+":"+dl.Code, -1)
-			return nil
-		})
-		return err
-	}, DeadKey(s.sb))
+	// Letters never change, so reading its group first names every key the
+	// script touches (as Redis Cluster asks); the script checks it is still
+	// there.
+	msgs, err := s.c.XRangeN(ctx, DeadKey(s.sb), deadID, deadID, 1).Result()
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("replay dead letter %s: %w", deadID, err)
+	}
+	if len(msgs) == 0 {
+		return DeadLetter{}, ErrNotFound
+	}
+	group, _ := msgs[0].Values["group"].(string)
+	raw, err := replayScript.Run(ctx, s.c, []string{DeadKey(s.sb), EventsKey(s.sb), DeadCodesKey(s.sb), DeadIDsKey(s.sb, group)},
+		deadID, TypeSignedUp).Slice()
 	switch {
-	case errors.Is(err, redis.TxFailedErr):
-		return DeadLetter{}, ErrNotFound // another replay won the race
-	case errors.Is(err, ErrNotFound):
-		return DeadLetter{}, err
+	case errors.Is(err, redis.Nil):
+		return DeadLetter{}, ErrNotFound
 	case err != nil:
 		return DeadLetter{}, fmt.Errorf("replay dead letter %s: %w", deadID, err)
 	}
-	return dl, nil
+	return deadLetterFrom(redis.XMessage{ID: deadID, Values: fieldMap(raw)}), nil
 }
 
 // ForgetConsumer removes a crashed consumer from its group once it holds no

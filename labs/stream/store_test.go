@@ -459,3 +459,29 @@ func TestASignupsRecordSaysWhatEachGroupDidWithIt(t *testing.T) {
 	_, err = s.Record(ctx, "nobody", []string{group}, nil)
 	assert.ErrorIs(t, err, ErrNotFound)
 }
+
+// Letters parked while a replay runs do not make it fail.
+func TestReplayIsNotDisturbedByNewDeadLetters(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for range 20 {
+		id, err := s.AddPoison(ctx, "")
+		require.NoError(t, err)
+		require.NoError(t, s.DeadLetter(ctx, group, "c", Delivery{ID: id, Values: map[string]any{"payload": "x"}}, "", Verdict{Code: CodePoison, Reason: "poison"}))
+	}
+	dead, _, err := s.DeadLetters(ctx, DeadQuery{Limit: 20})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { // another consumer keeps parking letters
+		defer close(done)
+		for range 50 {
+			id, _ := s.AddPoison(ctx, "")
+			s.DeadLetter(ctx, group, "other", Delivery{ID: id, Values: map[string]any{"payload": "y"}}, "", Verdict{Code: CodePoison, Reason: "poison"})
+		}
+	}()
+	for _, d := range dead {
+		_, err := s.Replay(ctx, d.ID)
+		require.NoError(t, err, "replaying %s while letters arrive", d.ID)
+	}
+	<-done
+}

@@ -76,6 +76,9 @@
     var el = shape(steps[0].kind);
     el.setAttribute("opacity", "0");
     layer.appendChild(el);
+    // Say what was drawn, however briefly it showed: failed, retried, done.
+    var last = steps[steps.length - 1].kind, ds = this.figure.dataset, key = "drawn" + last.charAt(0).toUpperCase() + last.slice(1);
+    ds[key] = String(Number(ds[key] || 0) + 1);
     this.dots.push({ el: el, steps: steps, kind: steps[0].kind });
     if (!this.running) { this.running = true; requestAnimationFrame(this.frame.bind(this)); }
     return t;
