@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -62,6 +63,9 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 	ctx, cancelTab := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() {
+		if t.Failed() {
+			keepScreenshot(t, ctx)
+		}
 		cancelTimeout()
 		cancelTab()
 		cancelAlloc()
@@ -107,4 +111,33 @@ func FailOnConsoleErrors(t testing.TB, ctx context.Context, allowed ...string) {
 			t.Errorf("browsertest: the page logged console errors or CSP refusals:\n%s", strings.Join(problems, "\n"))
 		}
 	})
+}
+
+// keepScreenshot saves what the page showed when a test failed, as an
+// artifact: in $BROWSER_SHOTS, else in crossroads-browser-failures under the
+// system's temporary folder.
+func keepScreenshot(t testing.TB, ctx context.Context) {
+	dir := os.Getenv("BROWSER_SHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "crossroads-browser-failures")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("browsertest: keep a screenshot: %v", err)
+		return
+	}
+	// The test may have failed because the tab's time ran out: take the
+	// picture in time of its own.
+	shotCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(shotCtx, chromedp.FullScreenshot(80))
+	if err != nil {
+		t.Logf("browsertest: keep a screenshot: %v", err)
+		return
+	}
+	name := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".png")
+	if err := os.WriteFile(name, buf, 0o644); err != nil {
+		t.Logf("browsertest: keep a screenshot: %v", err)
+		return
+	}
+	t.Logf("browsertest: the page at the failure is in %s", name)
 }
