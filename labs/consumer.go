@@ -140,7 +140,7 @@ func (g *group) renewLeases(ctx context.Context, c *consumer) func() {
 				return
 			}
 			ids := c.held.list()
-			if len(ids) == 0 {
+			if len(ids) == 0 || g.sb.Settings().NoLeaseRenewal {
 				continue
 			}
 			lost, err := g.sb.store.Renew(ctx, g.name, c.name, ids)

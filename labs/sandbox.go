@@ -79,6 +79,8 @@ type Sandbox struct {
 	client    *service.Client
 	email     *service.Service
 	analytics *service.Service
+	hopMu     sync.Mutex
+	hops      []*service.Service // the chain behind email, started as deep as it was asked
 	api       *apiServer // nil for a worker
 	groups    map[string]*group
 
@@ -192,11 +194,48 @@ func (s *Sandbox) start(settings Settings) error {
 }
 
 func (s *Sandbox) startService(name string) (*service.Service, error) {
-	return service.Start(service.Config{
+	cfg := service.Config{
 		Name: name, Ledger: s.store, Log: s.log, Observe: s.observe,
 		Faults:     func() Faults { return s.Settings().faults(name) },
 		Idempotent: func() bool { return s.Settings().Idempotency },
-	})
+	}
+	if name == ServiceEmail {
+		cfg.Next, cfg.Client = s.hop(1), s.client
+	}
+	return service.Start(cfg)
+}
+
+// hop returns the next-service function of the chain's n-1th service: the
+// n-th hop while the settings make the chain that deep, nothing otherwise.
+func (s *Sandbox) hop(n int) func() (string, string) {
+	return func() (string, string) {
+		if s.Settings().ChainDepth < n {
+			return "", ""
+		}
+		s.hopMu.Lock()
+		defer s.hopMu.Unlock()
+		if n > len(s.hops) {
+			return "", ""
+		}
+		return fmt.Sprintf("hop %d", n), s.hops[n-1].URL()
+	}
+}
+
+// growChain starts the chain's services up to depth; they stay until Close.
+func (s *Sandbox) growChain(depth int) error {
+	s.hopMu.Lock()
+	defer s.hopMu.Unlock()
+	for n := len(s.hops) + 1; n <= depth; n++ {
+		h, err := service.Start(service.Config{
+			Name: fmt.Sprintf("hop %d", n), Log: s.log, Client: s.client, Next: s.hop(n + 1),
+			Faults: func() Faults { return s.Settings().Chain },
+		})
+		if err != nil {
+			return err
+		}
+		s.hops = append(s.hops, h)
+	}
+	return nil
 }
 
 // apiServer serves the signup API on loopback.
@@ -331,6 +370,9 @@ func (s *Sandbox) applyLocked(next Settings) error {
 	if err := s.analytics.SetDown(next.Analytics.Down); err != nil {
 		return err
 	}
+	if err := s.growChain(next.ChainDepth); err != nil {
+		return err
+	}
 	for name, g := range s.groups {
 		g.scale(next.consumers(name))
 	}
@@ -359,6 +401,11 @@ func (s *Sandbox) Close() error {
 		if s.analytics != nil {
 			s.analytics.Close()
 		}
+		s.hopMu.Lock()
+		for _, h := range s.hops {
+			h.Close()
+		}
+		s.hopMu.Unlock()
 		s.cancel()
 		s.runs.close() // waits for a running load to notice, and refuses new ones
 		s.client.CloseIdleConnections()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,9 @@ type Scenario struct {
 	Goal        []map[string]any `yaml:"goal"`
 	Hints       []string         `yaml:"hints"`
 	Explanation string           `yaml:"explanation"`
+	// Claims are what the scenario's text says its runs show, written as
+	// checks a run can bear out or not.
+	Claims []Claim `yaml:"claims"`
 	Extra       map[string]any   `yaml:",inline"`
 }
 
@@ -137,11 +141,142 @@ func (sc *Scenario) check(base Settings) error {
 		}
 	}
 	for _, f := range sc.Show {
-		if _, ok := ResultFigure(Result{PausedS: map[string]float64{ServiceEmail: 0, ServiceAnalytics: 0}}, f); !ok {
+		if _, ok := ResultFigure(sampleResult, f); !ok {
 			return fmt.Errorf("show: unknown result field %q", f)
 		}
 	}
+	for i, c := range sc.Claims {
+		if strings.TrimSpace(c.Says) == "" {
+			return fmt.Errorf("claim %d: says is required", i+1)
+		}
+		if _, err := parseCheck(c.Check, len(sc.Runs)); err != nil {
+			return fmt.Errorf("claim %d: %w", i+1, err)
+		}
+	}
 	return nil
+}
+
+// sampleResult has every figure a result can have, to check names against.
+var sampleResult = Result{PausedS: map[string]float64{ServiceEmail: 0, ServiceAnalytics: 0}}
+
+// Claim is one thing a scenario's text says its runs show, in words (Says)
+// and as a check (Check): two sides compared, each a number or a figure of
+// a run, optionally times a number — "runs[0].latency_ms.p50 >= 800",
+// "runs[0].latency_ms.p50 > 10 * runs[1].latency_ms.p50",
+// "runs[1].lost == 0". Runs count from 0 in the order the scenario lists
+// them; figures are named as in `crossroads lab run --json`.
+type Claim struct {
+	Says  string `yaml:"says"`
+	Check string `yaml:"check"`
+}
+
+// CheckClaims checks every claim against the scenario's runs, in order.
+func (sc *Scenario) CheckClaims(runs []Result) []ClaimCheck {
+	out := make([]ClaimCheck, 0, len(sc.Claims))
+	for _, c := range sc.Claims {
+		cc := ClaimCheck{Says: c.Says, Check: c.Check}
+		if chk, err := parseCheck(c.Check, len(sc.Runs)); err == nil {
+			cc.Holds, cc.Got = chk.eval(runs)
+		}
+		out = append(out, cc)
+	}
+	return out
+}
+
+// check is a parsed claim: left op right.
+type check struct {
+	left, right side
+	op          string
+}
+
+// side is k × (a run's figure, or a number).
+type side struct {
+	k      float64
+	run    int // -1 for a number
+	figure string
+	num    float64
+}
+
+var (
+	sidePattern  = `(?:(\d+(?:\.\d+)?)\s*\*\s*)?(runs\[(\d+)\]\.([a-z0-9_.]+)|-?\d+(?:\.\d+)?)(?:\s*\*\s*(\d+(?:\.\d+)?))?`
+	checkPattern = regexp.MustCompile(`^\s*` + sidePattern + `\s*(>=|<=|==|!=|>|<)\s*` + sidePattern + `\s*$`)
+)
+
+func parseCheck(text string, runs int) (check, error) {
+	m := checkPattern.FindStringSubmatch(text)
+	if m == nil {
+		return check{}, fmt.Errorf("check %q is not two sides compared, such as runs[0].latency_ms.p50 >= 800", text)
+	}
+	parse := func(m []string) (side, error) { // k, operand, run, figure, k2
+		sd := side{k: 1, run: -1}
+		for _, k := range []string{m[0], m[4]} {
+			if k != "" {
+				v, _ := strconv.ParseFloat(k, 64)
+				sd.k *= v
+			}
+		}
+		if m[2] == "" {
+			sd.num, _ = strconv.ParseFloat(m[1], 64)
+			return sd, nil
+		}
+		sd.run, _ = strconv.Atoi(m[2])
+		sd.figure = m[3]
+		if sd.run >= runs {
+			return sd, fmt.Errorf("check %q: runs[%d] is not one of the scenario's %d runs", text, sd.run, runs)
+		}
+		if _, ok := ResultFigure(sampleResult, sd.figure); !ok {
+			return sd, fmt.Errorf("check %q: %q is not a figure of a run", text, sd.figure)
+		}
+		return sd, nil
+	}
+	l, err := parse(m[1:6])
+	if err != nil {
+		return check{}, err
+	}
+	r, err := parse(m[7:12])
+	if err != nil {
+		return check{}, err
+	}
+	return check{left: l, right: r, op: m[6]}, nil
+}
+
+func (sd side) value(runs []Result) (float64, string, bool) {
+	if sd.run < 0 {
+		return sd.k * sd.num, strconv.FormatFloat(sd.k*sd.num, 'g', -1, 64), true
+	}
+	if sd.run >= len(runs) {
+		return 0, "?", false
+	}
+	v, ok := ResultFigure(runs[sd.run], sd.figure)
+	shown := strconv.FormatFloat(v, 'g', -1, 64)
+	if sd.k != 1 {
+		shown = strconv.FormatFloat(sd.k, 'g', -1, 64) + " × " + shown
+	}
+	return sd.k * v, shown, ok
+}
+
+// eval says whether the check holds for runs, and the check with the
+// figures in place ("812.4 >= 800").
+func (c check) eval(runs []Result) (bool, string) {
+	l, ls, lok := c.left.value(runs)
+	r, rs, rok := c.right.value(runs)
+	got := ls + " " + c.op + " " + rs
+	if !lok || !rok {
+		return false, got
+	}
+	switch c.op {
+	case ">=":
+		return l >= r, got
+	case "<=":
+		return l <= r, got
+	case ">":
+		return l > r, got
+	case "<":
+		return l < r, got
+	case "==":
+		return l == r, got
+	}
+	return l != r, got
 }
 
 // Plan turns the scenario's runs into planned runs, each starting from base
@@ -290,6 +425,10 @@ var fields = map[string]field{
 	"retry_max_backoff":    {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.RetryMaxBackoff }},
 	"max_retry_age":        {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.MaxRetryAge }},
 	"lease":                {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Lease }},
+	"no_lease_renewal":     {kind: "bool", ptr: func(s *Settings, _ *LoadSpec) any { return &s.NoLeaseRenewal }},
+	"chain_depth":          {kind: "int", ptr: func(s *Settings, _ *LoadSpec) any { return &s.ChainDepth }},
+	"chain_latency":        {kind: "duration", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Chain.Latency }},
+	"chain_error_rate":     {kind: "rate", ptr: func(s *Settings, _ *LoadSpec) any { return &s.Chain.ErrorRate }},
 	"signups":              {kind: "int", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Signups }},
 	"concurrency":          {kind: "int", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Concurrency }},
 	"rate":                 {kind: "float", load: true, ptr: func(_ *Settings, l *LoadSpec) any { return &l.Rate }},

@@ -142,3 +142,30 @@ func TestSetValueNamesTheField(t *testing.T) {
 	assert.True(t, IsLoadField("signups"))
 	assert.False(t, IsLoadField("mode"))
 }
+
+func TestClaimsAreChecksOnTheRuns(t *testing.T) {
+	sc := &Scenario{ID: "x", Runs: []ScenarioRun{{}, {}}, Claims: []Claim{
+		{Says: "sync waits for the slow email", Check: "runs[0].latency_ms.p50 >= 800"},
+		{Says: "async answers ten times sooner", Check: "runs[0].latency_ms.p50 > 10 * runs[1].latency_ms.p50"},
+		{Says: "nothing is lost", Check: "runs[1].lost == 0"},
+		{Says: "half the emails", Check: "runs[1].emails_sent * 2 <= runs[0].signups_attempted"},
+	}}
+	runs := []Result{
+		{Latency: Quantiles{P50: 812.5}, SignupsAttempted: 200},
+		{Latency: Quantiles{P50: 3.1}, EmailsSent: 100, Lost: 1},
+	}
+	got := sc.CheckClaims(runs)
+	require.Len(t, got, 4)
+	assert.True(t, got[0].Holds)
+	assert.Equal(t, "812.5 >= 800", got[0].Got)
+	assert.True(t, got[1].Holds)
+	assert.Equal(t, "812.5 > 10 × 3.1", got[1].Got)
+	assert.False(t, got[2].Holds, "one was lost")
+	assert.True(t, got[3].Holds)
+	assert.False(t, sc.CheckClaims(runs[:1])[2].Holds, "a claim about a run that did not happen does not hold")
+
+	for _, bad := range []string{"runs[0].latency_ms.p50", "runs[2].lost == 0", "runs[0].no_such == 1", "lost == 0", "runs[0].lost = 0"} {
+		_, err := parseCheck(bad, 2)
+		assert.Error(t, err, bad)
+	}
+}

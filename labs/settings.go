@@ -52,6 +52,7 @@ const (
 	MaxDeliveries  = 100
 	MaxRetryAge    = 24 * time.Hour
 	MinLease       = 100 * time.Millisecond
+	MaxChain       = 4
 )
 
 // Faults are the live fault settings of one downstream service.
@@ -102,6 +103,16 @@ type Settings struct {
 	// the service; a crashed one stops, and after Lease another consumer
 	// takes its messages over.
 	Lease time.Duration `json:"lease"`
+	// NoLeaseRenewal stops consumers renewing their leases, to show what
+	// renewal prevents: work slower than the lease is taken over by a
+	// second consumer while the first still does it.
+	NoLeaseRenewal bool `json:"no_lease_renewal"`
+	// ChainDepth puts that many more services behind the email service,
+	// each calling the next and waiting for it (a synchronous chain); Chain
+	// are the faults of every one of them. Latencies add up and the chances
+	// of success multiply.
+	ChainDepth int    `json:"chain_depth"`
+	Chain      Faults `json:"chain"`
 }
 
 // DefaultSettings are a healthy system in async mode. Their retry budget
@@ -168,7 +179,7 @@ func (s Settings) Validate() error {
 	for _, svc := range []struct {
 		name string
 		f    Faults
-	}{{ServiceEmail, s.Email}, {ServiceAnalytics, s.Analytics}} {
+	}{{ServiceEmail, s.Email}, {ServiceAnalytics, s.Analytics}, {"chain", s.Chain}} {
 		if err := checkDuration(svc.name+".latency", svc.f.Latency, 0, MaxLatency); err != nil {
 			return err
 		}
@@ -217,6 +228,9 @@ func (s Settings) Validate() error {
 	}
 	if s.MaxRetryAge > 0 && s.MaxRetryAge < s.RetryAfter {
 		return fieldErr("max_retry_age", "%v is below retry_after %v: a message would give up before its first retry", s.MaxRetryAge, s.RetryAfter)
+	}
+	if err := checkInt("chain_depth", s.ChainDepth, 0, MaxChain); err != nil {
+		return err
 	}
 	if err := checkDuration("lease", s.Lease, MinLease, time.Minute); err != nil {
 		return fieldErr("lease", "%v is not between %v and 1m0s: a consumer renews its lease every third of it, and renewals much faster than that cannot be trusted", s.Lease, MinLease)

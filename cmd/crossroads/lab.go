@@ -25,23 +25,29 @@ func newLabCmd() *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newLabRunCmd())
+	cmd.AddCommand(newLabRunCmd(), newLabRecordCmd())
 	return cmd
 }
 
 // faultFlags are the per-service fault flags shared by `lab run` and `worker`.
 type faultFlags struct {
-	latency   time.Duration
-	errorRate float64
-	down      bool
+	latency, jitter time.Duration
+	errorRate       float64
+	down, hang      bool
 }
 
 func addFaultFlags(fs *pflag.FlagSet, service string, f *faultFlags, withDown bool) {
 	fs.DurationVar(&f.latency, service+"-latency", 0, "added latency of every "+service+" call, e.g. 50ms")
+	fs.DurationVar(&f.jitter, service+"-jitter", 0, "up to this much more latency, at random, on every "+service+" call")
 	fs.Float64Var(&f.errorRate, service+"-error-rate", 0, "share of "+service+" calls that fail, 0..1")
 	if withDown {
 		fs.BoolVar(&f.down, service+"-down", false, "the "+service+" service refuses connections")
+		fs.BoolVar(&f.hang, service+"-hang", false, "the "+service+" service accepts calls and never answers")
 	}
+}
+
+func (f faultFlags) faults() labs.Faults {
+	return labs.Faults{Latency: f.latency, Jitter: f.jitter, ErrorRate: f.errorRate, Down: f.down, Hang: f.hang}
 }
 
 // consumerFlags are the consumer settings shared by `lab run` and `worker`:
@@ -61,6 +67,7 @@ func addConsumerFlags(fs *pflag.FlagSet, c *consumerFlags, prefix string) {
 	fs.DurationVar(&c.settings.RetryAfter, "retry-after", d.RetryAfter, prefix+"base of the exponential backoff before a failed message is retried")
 	fs.DurationVar(&c.settings.RetryMaxBackoff, "retry-max-backoff", d.RetryMaxBackoff, prefix+"longest backoff between two retries")
 	fs.DurationVar(&c.settings.Lease, "lease", d.Lease, prefix+"how long a consumer's hold on a message lasts without renewal; a crashed consumer's messages are taken over after it")
+	fs.BoolVar(&c.settings.NoLeaseRenewal, "no-lease-renewal", false, prefix+"consumers stop renewing their leases, so work slower than --lease is taken over while it runs")
 }
 
 // apply copies the consumer flags into s.
@@ -68,19 +75,22 @@ func (c *consumerFlags) apply(s *labs.Settings) {
 	s.CrashRate, s.Idempotency = c.settings.CrashRate, !c.noIdem
 	s.MaxDeliveries, s.MaxRetryAge = c.settings.MaxDeliveries, c.settings.MaxRetryAge
 	s.RetryAfter, s.RetryMaxBackoff, s.Lease = c.settings.RetryAfter, c.settings.RetryMaxBackoff, c.settings.Lease
+	s.NoLeaseRenewal = c.settings.NoLeaseRenewal
 }
 
 // settingFlags maps a setting or load field (labs.FieldError.Field) to the
 // flag that sets it, so a refused value is reported by its flag name.
 var settingFlags = map[string]string{
 	"mode": "--mode", "publish": "--publish", "timeout": "--timeout", "crash_rate": "--crash-rate",
-	"publish_error_rate": "--publish-error-rate", "email_consumers": "--consumers", "analytics_consumers": "--consumers",
+	"publish_error_rate": "--publish-error-rate", "email_consumers": "--email-consumers", "analytics_consumers": "--analytics-consumers",
 	"max_deliveries": "--max-deliveries", "max_retry_age": "--max-retry-age", "retry_after": "--retry-after",
 	"retry_max_backoff": "--retry-max-backoff", "lease": "--lease", "breaker": "--breaker", "fallback": "--fallback",
-	"email.latency": "--email-latency", "email.error_rate": "--email-error-rate",
-	"analytics.latency": "--analytics-latency", "analytics.error_rate": "--analytics-error-rate",
+	"email.latency": "--email-latency", "email.error_rate": "--email-error-rate", "email.jitter": "--email-jitter",
+	"analytics.latency": "--analytics-latency", "analytics.error_rate": "--analytics-error-rate", "analytics.jitter": "--analytics-jitter",
 	"signups": "--signups", "concurrency": "--concurrency", "rate": "--rate", "duration": "--duration",
 	"recover_after": "--recover-after", "drain_timeout": "--drain-timeout", "poison": "--poison", "sandbox": "--sandbox",
+	"chain_depth": "--chain-depth", "chain.latency": "--chain-latency", "chain.error_rate": "--chain-error-rate",
+	"chain.jitter": "--chain-jitter",
 }
 
 // flagName is the flag that sets a setting or load field.
@@ -107,6 +117,81 @@ func warn(w io.Writer, s labs.Settings) {
 	for _, fw := range s.Warnings() {
 		fmt.Fprintf(w, "warning: %s: %s\n", flagName(fw.Field), fw.Reason)
 	}
+}
+
+// runFlags are the settings and load flags of `lab run`: every setting a
+// scenario can name, so any run of the web lab has a command line.
+type runFlags struct {
+	mode, publish                 string
+	signups, concurrency          int
+	rate, publishErr              float64
+	duration, timeout             time.Duration
+	recoverAfter, drainTimeout    time.Duration
+	email, analytics, chain       faultFlags
+	breaker, fallback             bool
+	chainDepth, poison, consumers int
+	emailConsumers                int
+	analyticsConsumers            int
+	consumerOpts                  consumerFlags
+}
+
+func (f *runFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.mode, "mode", "async", "sync (wait for email and analytics) or async (publish an event)")
+	fs.IntVar(&f.signups, "signups", 200, "how many signups to send (1..100000)")
+	fs.IntVar(&f.concurrency, "concurrency", 16, "signups in flight at once (1..1000)")
+	fs.Float64Var(&f.rate, "rate", 0, "send this many signups per second (open loop, 0.1..10000); 0 sends back to back")
+	fs.DurationVar(&f.duration, "duration", 0, "stop sending after this long (at most 10m); 0 sends all --signups")
+	addFaultFlags(fs, "email", &f.email, true)
+	addFaultFlags(fs, "analytics", &f.analytics, true)
+	fs.DurationVar(&f.timeout, "timeout", time.Second, "how long each downstream call may take before it fails")
+	fs.BoolVar(&f.breaker, "breaker", false, "sync: a circuit breaker per service fails fast after 5 failures in a row")
+	fs.BoolVar(&f.fallback, "fallback", false, "sync: a signup succeeds when only analytics failed")
+	fs.IntVar(&f.chainDepth, "chain-depth", 0, "put this many more services behind email, each calling the next and waiting (0..4)")
+	addFaultFlags(fs, "chain", &f.chain, false)
+	addConsumerFlags(fs, &f.consumerOpts, "async: ")
+	fs.StringVar(&f.publish, "publish", "outbox", "async: outbox (user + event in one atomic write) or naive (two separate writes)")
+	fs.Float64Var(&f.publishErr, "publish-error-rate", 0, "async: share of publishes that fail, 0..1")
+	fs.IntVar(&f.poison, "poison", 0, "add this many unreadable messages to the stream before the load (0..100)")
+	fs.DurationVar(&f.recoverAfter, "recover-after", 0, "bring downed services back after this long")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 2*time.Minute, "wait at most this long for the work to finish, counted from the end of the load or --recover-after, whichever is later (sooner when a service is down for good)")
+	fs.IntVar(&f.consumers, "consumers", 2, "async: consumers per group in this process (0..64)")
+	fs.IntVar(&f.emailConsumers, "email-consumers", -1, "async: email consumers, when not --consumers (0..64)")
+	fs.IntVar(&f.analyticsConsumers, "analytics-consumers", -1, "async: analytics consumers, when not --consumers (0..64)")
+}
+
+// parse turns the flags into checked settings and load; a bad value is a
+// usage error naming its flag.
+func (f *runFlags) parse(fs *pflag.FlagSet) (labs.Settings, labs.LoadSpec, error) {
+	s := labs.DefaultSettings()
+	s.Mode = labs.Mode(f.mode)
+	s.Email, s.Analytics, s.Chain = f.email.faults(), f.analytics.faults(), f.chain.faults()
+	s.Timeout, s.Breaker, s.Fallback, s.ChainDepth = f.timeout, f.breaker, f.fallback, f.chainDepth
+	f.consumerOpts.apply(&s)
+	s.Publish, s.PublishErrorRate = labs.Publish(f.publish), f.publishErr
+	s.EmailConsumers, s.AnalyticsConsumers = f.consumers, f.consumers
+	if fs.Changed("email-consumers") {
+		s.EmailConsumers = f.emailConsumers
+	}
+	if fs.Changed("analytics-consumers") {
+		s.AnalyticsConsumers = f.analyticsConsumers
+	}
+	if err := s.Validate(); err != nil {
+		var fe *labs.FieldError
+		if errors.As(err, &fe) && strings.HasSuffix(fe.Field, "_consumers") &&
+			!fs.Changed(strings.ReplaceAll(strings.TrimPrefix(flagName(fe.Field), "--"), "_", "-")) {
+			return s, labs.LoadSpec{}, usagef("--consumers: %s", fe.Reason) // the shared flag set it
+		}
+		return s, labs.LoadSpec{}, flagError(err)
+	}
+	spec := labs.LoadSpec{Signups: f.signups, Concurrency: f.concurrency, Rate: f.rate, Duration: f.duration,
+		RecoverAfter: f.recoverAfter, DrainTimeout: f.drainTimeout, Poison: f.poison}
+	if err := spec.Validate(); err != nil {
+		return s, spec, flagError(err)
+	}
+	if f.drainTimeout <= 0 {
+		return s, spec, usagef("--drain-timeout: %v must be positive", f.drainTimeout)
+	}
+	return s, spec, nil
 }
 
 func newLabRunCmd() *cobra.Command {
@@ -173,47 +258,16 @@ afterwards, unless --sandbox names one (for instance to share the work with
 		Args: noArgs,
 	}
 	fs := cmd.Flags()
-	mode := fs.String("mode", "async", "sync (wait for email and analytics) or async (publish an event)")
-	signups := fs.Int("signups", 200, "how many signups to send (1..100000)")
-	concurrency := fs.Int("concurrency", 16, "signups in flight at once (1..1000)")
-	rate := fs.Float64("rate", 0, "send this many signups per second (open loop, 0.1..10000); 0 sends back to back")
-	duration := fs.Duration("duration", 0, "stop sending after this long (at most 10m); 0 sends all --signups")
-	var email, analytics faultFlags
-	addFaultFlags(fs, "email", &email, true)
-	addFaultFlags(fs, "analytics", &analytics, true)
-	timeout := fs.Duration("timeout", time.Second, "how long each downstream call may take before it fails")
-	breaker := fs.Bool("breaker", false, "sync: a circuit breaker per service fails fast after 5 failures in a row")
-	var consumerOpts consumerFlags
-	addConsumerFlags(fs, &consumerOpts, "async: ")
-	publish := fs.String("publish", "outbox", "async: outbox (user + event in one atomic write) or naive (two separate writes)")
-	publishErr := fs.Float64("publish-error-rate", 0, "async: share of publishes that fail, 0..1")
-	poison := fs.Int("poison", 0, "add this many unreadable messages to the stream before the load (0..100)")
-	recoverAfter := fs.Duration("recover-after", 0, "bring downed services back after this long")
-	drainTimeout := fs.Duration("drain-timeout", 2*time.Minute, "wait at most this long for the work to finish, counted from the end of the load or --recover-after, whichever is later (sooner when a service is down for good)")
-	consumers := fs.Int("consumers", 2, "async: consumers per group in this process (0..64)")
+	var rf runFlags
+	rf.register(fs)
 	sandbox := fs.String("sandbox", "", "use this sandbox id and keep its keys (default: a fresh one, deleted after)")
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db; empty starts an embedded one (env REDIS_URL)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the summary")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		s := labs.DefaultSettings()
-		s.Mode = labs.Mode(*mode)
-		s.Email = labs.Faults{Latency: email.latency, ErrorRate: email.errorRate, Down: email.down}
-		s.Analytics = labs.Faults{Latency: analytics.latency, ErrorRate: analytics.errorRate, Down: analytics.down}
-		s.Timeout, s.Breaker = *timeout, *breaker
-		consumerOpts.apply(&s)
-		s.Publish, s.PublishErrorRate = labs.Publish(*publish), *publishErr
-		s.EmailConsumers, s.AnalyticsConsumers = *consumers, *consumers
-		if err := s.Validate(); err != nil {
-			return flagError(err)
-		}
-		spec := labs.LoadSpec{Signups: *signups, Concurrency: *concurrency, Rate: *rate, Duration: *duration,
-			RecoverAfter: *recoverAfter, DrainTimeout: *drainTimeout, Poison: *poison}
-		if err := spec.Validate(); err != nil {
-			return flagError(err)
-		}
-		if *drainTimeout <= 0 {
-			return usagef("--drain-timeout: %v must be positive", *drainTimeout)
+		s, spec, err := rf.parse(fs)
+		if err != nil {
+			return err
 		}
 		id, keep := *sandbox, *sandbox != ""
 		if !keep {

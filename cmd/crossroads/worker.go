@@ -56,8 +56,8 @@ group, where another worker takes them at once.`,
 			return usagef("--consumers: %d must be at least 1", *consumers)
 		}
 		s := labs.DefaultSettings()
-		s.Email = labs.Faults{Latency: email.latency, ErrorRate: email.errorRate}
-		s.Analytics = labs.Faults{Latency: analytics.latency, ErrorRate: analytics.errorRate}
+		s.Email = email.faults()
+		s.Analytics = analytics.faults()
 		s.Timeout = *timeout
 		consumerOpts.apply(&s)
 		s.EmailConsumers, s.AnalyticsConsumers = *consumers, *consumers

@@ -69,7 +69,15 @@ type Config struct {
 	// Observe is told of every effect applied (count as Ledger returns it).
 	Observe func(service string, req Request, count int64, traceparent string)
 	Log     *slog.Logger
+	// Next, when set, names a service this one calls and waits for before
+	// it answers (and before its effect): a synchronous chain. A "" url
+	// calls nothing. Client makes those calls.
+	Next   func() (name, url string)
+	Client *Client
 }
+
+// maxHop bounds how long a service waits for the next one in a chain.
+const maxHop = 30 * time.Second
 
 // Service is one simulated downstream service.
 type Service struct {
@@ -193,6 +201,19 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
 		http.Error(w, "injected failure", http.StatusServiceUnavailable)
+		return
+	}
+	if s.cfg.Next != nil {
+		if name, next := s.cfg.Next(); next != "" {
+			if _, err := s.cfg.Client.Call(r.Context(), name, next, maxHop, req, r.Header.Get("Idempotency-Key"), r.Header.Get("traceparent")); err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+		}
+	}
+	if s.cfg.Ledger == nil { // a hop of a chain: it only passes the call on
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(Reply{})
 		return
 	}
 	key := ""

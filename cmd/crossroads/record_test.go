@@ -1,0 +1,44 @@
+package main
+
+import (
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/content"
+	"github.com/crossroads-learn/crossroads/labs"
+)
+
+// Every guided run of every scenario has a command line that sets up the
+// same settings and load: what `lab record` prints beside each figure is
+// the run that produced it.
+func TestEveryScenarioRunHasACommandLineThatRepeatsIt(t *testing.T) {
+	sub, err := fs.Sub(content.FS, "labs")
+	require.NoError(t, err)
+	scs, err := labs.LoadScenarios(sub)
+	require.NoError(t, err)
+	for _, sc := range scs {
+		plan, err := sc.Plan(labs.DefaultSettings())
+		require.NoError(t, err)
+		for i, run := range plan {
+			args := labs.Args(*run.Settings, run.Load)
+			fset := pflag.NewFlagSet("run", pflag.ContinueOnError)
+			var rf runFlags
+			rf.register(fset)
+			require.NoError(t, fset.Parse(args), "%s run %d: %v", sc.ID, i+1, args)
+			s, spec, err := rf.parse(fset)
+			require.NoError(t, err, "%s run %d: %s", sc.ID, i+1, strings.Join(args, " "))
+			assert.Equal(t, *run.Settings, s, "%s run %d: %s", sc.ID, i+1, strings.Join(args, " "))
+			want := run.Load
+			if want.DrainTimeout == 0 {
+				want.DrainTimeout = spec.DrainTimeout
+			}
+			assert.Equal(t, want, spec, "%s run %d", sc.ID, i+1)
+		}
+	}
+	assert.Equal(t, "crossroads lab run --mode async --signups 200", labs.CommandLine(labs.DefaultSettings(), labs.LoadSpec{Signups: 200, Concurrency: 16}))
+}

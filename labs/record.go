@@ -1,0 +1,75 @@
+package labs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Recording is a scenario's guided runs as they really ran once: the figures
+// chapters and scenario texts cite, each with the command line that repeats
+// it and the machine it ran on. `crossroads lab record` writes one per
+// scenario to content/labs/results/<id>.json.
+type Recording struct {
+	Scenario string    `json:"scenario"`
+	Title    string    `json:"title"`
+	Recorded time.Time `json:"recorded"`
+	// Redis says which Redis ran it (embedded, or a real server's version).
+	Redis string `json:"redis"`
+	Go    string `json:"go"`
+	CPUs  int    `json:"cpus"`
+	Runs  []RecordedRun `json:"runs"`
+	// Claims are the scenario's claims, checked against these runs.
+	Claims []ClaimCheck `json:"claims"`
+}
+
+// RecordedRun is one guided run and the command that repeats it.
+type RecordedRun struct {
+	Label   string `json:"label"`
+	Command string `json:"command"`
+	Result  Result `json:"result"`
+}
+
+// ClaimCheck is one claim and whether the runs bear it out.
+type ClaimCheck struct {
+	Says  string `json:"says"`
+	Check string `json:"check"`
+	Holds bool   `json:"holds"`
+	// Got is the check with the measured figures in place.
+	Got string `json:"got"`
+}
+
+// Record runs each of the scenario's guided runs on a fresh sandbox of its
+// own (as `crossroads lab run` does, so each command line repeats exactly
+// one run), starting from base settings, and checks its claims.
+func Record(ctx context.Context, c *redis.Client, sc *Scenario, base Settings, redisLabel string, log *slog.Logger) (Recording, error) {
+	plan, err := sc.Plan(base)
+	if err != nil {
+		return Recording{}, err
+	}
+	rec := Recording{Scenario: sc.ID, Title: sc.Title, Recorded: time.Now().UTC().Truncate(time.Second),
+		Redis: redisLabel, Go: runtime.Version(), CPUs: runtime.NumCPU()}
+	var results []Result
+	for i, run := range plan {
+		id := fmt.Sprintf("rec-%s-%d-%d", sc.ID, i+1, time.Now().UnixNano()%1e9)
+		sb, err := New(ctx, c, id, Options{Settings: run.Settings, Logger: log, DeleteOnClose: true})
+		if err != nil {
+			return rec, fmt.Errorf("record %s run %d: %w", sc.ID, i+1, err)
+		}
+		res, err := sb.Run(ctx, run.Load)
+		if cerr := sb.Close(); cerr != nil {
+			log.Warn("close recording sandbox", "err", cerr)
+		}
+		if err != nil {
+			return rec, fmt.Errorf("record %s run %d: %w", sc.ID, i+1, err)
+		}
+		results = append(results, res)
+		rec.Runs = append(rec.Runs, RecordedRun{Label: run.Label, Command: CommandLine(*run.Settings, run.Load), Result: res})
+	}
+	rec.Claims = sc.CheckClaims(results)
+	return rec, nil
+}
