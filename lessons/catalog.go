@@ -165,6 +165,7 @@ func Load(contentFS fs.FS, opts Options) (*Catalog, error) {
 		}
 	}
 	errs = append(errs, c.checkLinks()...)
+	errs = append(errs, checkLongestRight(c.Chapters)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"html"
 	"html/template"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -25,9 +27,15 @@ type Question struct {
 	ID     string
 	Kind   string // "choice" or "classify"
 	Prompt template.HTML
-	// Options in display order. Choice options have values "0", "1", ...;
-	// classify questions have the options "sync" and "async".
+	// Options in written order. Choice options have values "0", "1", ...
+	// in that order; classify questions have the options "sync" and "async".
+	// Each learner sees choice options in an order of their own
+	// (OptionsFor); the values never change, so grading, progress and
+	// exports do not depend on it.
 	Options []*Option
+
+	seed string // chapter slug and question id: the shuffle's seed
+	line int    // where the question starts in its file, for lints
 }
 
 // Option is one possible answer with its explanation.
@@ -36,6 +44,28 @@ type Option struct {
 	Text    template.HTML // empty for classify options: the page labels them
 	Correct bool
 	Why     template.HTML
+
+	length int // characters of Text as read, without markup, for lints
+}
+
+// OptionsFor returns the options in the order learner sees them. Choice
+// options are shuffled with a seed made of the learner id, the chapter slug
+// and the question id: the order is the same on every visit of that learner
+// (nothing is stored) and differs between learners, so the right answer is
+// not wherever authors habitually write it (usually first). An empty learner
+// gets the course's default order, used by the cached and printable pages.
+// Classify questions keep their fixed sync, async order.
+func (q *Question) OptionsFor(learner string) []*Option {
+	if q.Kind != "choice" {
+		return q.Options
+	}
+	opts := slices.Clone(q.Options)
+	seed := q.seed
+	if learner != "" {
+		seed = learner + "/" + seed
+	}
+	shuffle(opts, seed)
+	return opts
 }
 
 // Correct returns the question's correct option.
@@ -101,7 +131,7 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 			continue
 		}
 		prompt, _ := p.fragment(y.Prompt, ql, true)
-		qq := &Question{ID: y.ID, Kind: y.Kind, Prompt: prompt}
+		qq := &Question{ID: y.ID, Kind: y.Kind, Prompt: prompt, seed: p.ch.Slug + "/" + y.ID, line: ql}
 		kinds[y.Kind] = true
 		switch y.Kind {
 		case "choice":
@@ -122,15 +152,15 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 				if o.Correct {
 					correct++
 				}
-				t, _ := p.fragment(o.Text, ql, true)
+				t, plain := p.fragment(o.Text, ql, true)
 				w, _ := p.fragment(o.Why, ql, true)
-				qq.Options = append(qq.Options, &Option{Value: strconv.Itoa(j), Text: t, Correct: o.Correct, Why: w})
+				qq.Options = append(qq.Options, &Option{Value: strconv.Itoa(j), Text: t, Correct: o.Correct, Why: w,
+					length: readLength(plain)})
 			}
 			if correct != 1 {
 				bad("has %d correct options; exactly one must be correct", correct)
 				continue
 			}
-			shuffle(qq.Options, p.ch.Slug+"/"+y.ID)
 		case "classify":
 			if len(y.Options) > 0 {
 				bad("classify questions have no options; give answer: sync|async and why: {sync, async}")
@@ -168,10 +198,13 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 	return q, true
 }
 
-// shuffle puts choice options in an order fixed by seed, so the right
-// answer is not wherever authors habitually write it (usually first) and
-// the page looks the same on every visit. Values keep the written order, so
-// grading and exports do not depend on the shuffle.
+// readLength counts the characters a learner reads in an option's plain
+// text: typographic quotes are entities there, and spaces run together.
+func readLength(plain string) int {
+	return utf8.RuneCountInString(strings.Join(strings.Fields(html.UnescapeString(plain)), " "))
+}
+
+// shuffle puts options in an order fixed by seed (see OptionsFor).
 func shuffle(opts []*Option, seed string) {
 	h := fnv.New64a()
 	h.Write([]byte(seed))
@@ -187,6 +220,16 @@ var ErrBadAnswer = errors.New("invalid quiz answer")
 // "answer-<question id>".
 const AnswerField = "answer-"
 
+// RevealField names the questions whose answers the learner asks to see:
+// the value of a question's "Show the answers" button is its id.
+//
+// Showing the answers of a question counts it as not answered right in that
+// attempt, whatever was chosen, and the attempt is recorded like any other
+// (the best score is kept, the last score is this one). The learner can then
+// answer it and check again: the knowledge check is for learning, and the
+// explanations of a question appear anyway once it is answered right.
+const RevealField = "reveal"
+
 // Result is a graded knowledge check.
 type Result struct {
 	Score, Total int
@@ -196,43 +239,72 @@ type Result struct {
 // Perfect reports whether every answer was right.
 func (r *Result) Perfect() bool { return r.Score == r.Total }
 
+// Revealed is how many questions had their answers shown in this attempt.
+func (r *Result) Revealed() int {
+	n := 0
+	for _, q := range r.Questions {
+		if q.Revealed {
+			n++
+		}
+	}
+	return n
+}
+
 // QuestionResult is the verdict on one question.
 type QuestionResult struct {
 	Question *Question
 	Chosen   string // option value; empty when unanswered
+	// Revealed: the learner asked to see the answers, so the question
+	// counts as not answered right in this attempt.
+	Revealed bool
 	Correct  bool
 }
 
-// Grade marks a submitted form. Fields that do not start with AnswerField are
-// ignored; an unknown question, a repeated field or a value that is not one of
-// the question's options is ErrBadAnswer. Unanswered questions count as wrong.
+// Grade marks a submitted form by option value, never by position. Fields
+// other than AnswerField* and RevealField are ignored; an unknown question, a
+// repeated answer or a value that is not one of the question's options is
+// ErrBadAnswer. Unanswered and revealed questions count as not right.
 func (q *Quiz) Grade(form map[string][]string) (*Result, error) {
+	find := func(id string) *Question {
+		i := slices.IndexFunc(q.Questions, func(x *Question) bool { return x.ID == id })
+		if i < 0 {
+			return nil
+		}
+		return q.Questions[i]
+	}
 	chosen := map[string]string{}
 	for k, vs := range form {
 		id, ok := strings.CutPrefix(k, AnswerField)
 		if !ok {
 			continue
 		}
-		i := slices.IndexFunc(q.Questions, func(x *Question) bool { return x.ID == id })
-		if i < 0 {
+		qq := find(id)
+		if qq == nil {
 			return nil, fmt.Errorf("%w: field %q names no question of this chapter", ErrBadAnswer, truncate(k, 60))
 		}
 		if len(vs) != 1 {
 			return nil, fmt.Errorf("%w: field %q has %d values; one is expected", ErrBadAnswer, k, len(vs))
 		}
-		if !slices.ContainsFunc(q.Questions[i].Options, func(o *Option) bool { return o.Value == vs[0] }) {
+		if !slices.ContainsFunc(qq.Options, func(o *Option) bool { return o.Value == vs[0] }) {
 			return nil, fmt.Errorf("%w: field %q: %q is not one of the options", ErrBadAnswer, k, truncate(vs[0], 40))
 		}
 		chosen[id] = vs[0]
 	}
+	revealed := map[string]bool{}
+	for _, id := range form[RevealField] {
+		if find(id) == nil {
+			return nil, fmt.Errorf("%w: field %q: %q names no question of this chapter", ErrBadAnswer, RevealField, truncate(id, 40))
+		}
+		revealed[id] = true
+	}
 	r := &Result{Total: len(q.Questions)}
 	for _, qq := range q.Questions {
 		c := chosen[qq.ID]
-		ok := c != "" && qq.Correct().Value == c
+		ok := c != "" && qq.Correct().Value == c && !revealed[qq.ID]
 		if ok {
 			r.Score++
 		}
-		r.Questions = append(r.Questions, QuestionResult{Question: qq, Chosen: c, Correct: ok})
+		r.Questions = append(r.Questions, QuestionResult{Question: qq, Chosen: c, Revealed: revealed[qq.ID], Correct: ok})
 	}
 	return r, nil
 }
@@ -246,37 +318,88 @@ func truncate(s string, n int) string {
 
 // quizView is what the quiz template receives.
 type quizView struct {
-	Slug   string
-	Prefix string
-	Quiz   *Quiz
-	Result *Result
+	Slug      string
+	Prefix    string
+	Questions []questionView
+	Result    *Result
 	// Heading is the id of the chapter's own heading for the check; empty
 	// when the check brings its own.
 	Heading string
 }
 
-// Chosen returns the learner's answer to question id, if graded.
-func (v quizView) Chosen(id string) string {
-	if v.Result == nil {
-		return ""
-	}
-	for _, r := range v.Result.Questions {
-		if r.Question.ID == id {
-			return r.Chosen
-		}
-	}
-	return ""
+// Question states after grading.
+const (
+	stateRight    = "right"
+	stateWrong    = "wrong" // a wrong answer, or none
+	stateRevealed = "revealed"
+)
+
+type questionView struct {
+	*Question
+	Number  int
+	Chosen  string
+	State   string
+	Options []optionView
 }
 
-// RenderQuiz renders a chapter's knowledge check as a form that posts to
-// /lessons/<slug>/quiz; with a result, it shows the verdict and the
-// explanation of every option. prefix is added to element ids.
+// ShowAll: every option's explanation is shown, the right one marked.
+func (q questionView) ShowAll() bool { return q.State == stateRight || q.State == stateRevealed }
+
+type optionView struct {
+	*Option
+	Chosen bool
+	// ShowWhy: after a right answer or when revealed, every option explains
+	// itself; after a wrong answer only the chosen one does, and nothing
+	// marks the right one.
+	ShowWhy bool
+}
+
+// RenderQuiz renders a chapter's knowledge check in the course's default
+// option order (for the cached and printable pages); with a result, it shows
+// the verdicts. prefix is added to element ids.
 func RenderQuiz(ch *Chapter, prefix string, r *Result) (template.HTML, error) {
-	var buf bytes.Buffer
-	v := quizView{Slug: ch.Slug, Prefix: prefix, Quiz: ch.Quiz, Result: r}
+	return renderQuiz(ch, prefix, "", r)
+}
+
+// RenderQuizFor renders a chapter's knowledge check as learner sees it: the
+// choice options in that learner's order (OptionsFor). Without a result it
+// is the unanswered form that posts to /lessons/<slug>/quiz. With one, a
+// question answered right, or whose answers were revealed, explains every
+// option and marks the right one; a wrongly answered question explains only
+// why the chosen option is wrong and offers to show the answers.
+func RenderQuizFor(ch *Chapter, learner string, r *Result) (template.HTML, error) {
+	return renderQuiz(ch, "", learner, r)
+}
+
+func renderQuiz(ch *Chapter, prefix, learner string, r *Result) (template.HTML, error) {
+	v := quizView{Slug: ch.Slug, Prefix: prefix, Result: r}
 	if ch.quizHeading != "" {
 		v.Heading = prefix + ch.quizHeading
 	}
+	for i, q := range ch.Quiz.Questions {
+		qv := questionView{Question: q, Number: i + 1}
+		if r != nil {
+			var res QuestionResult
+			if j := slices.IndexFunc(r.Questions, func(x QuestionResult) bool { return x.Question.ID == q.ID }); j >= 0 {
+				res = r.Questions[j]
+			}
+			qv.Chosen = res.Chosen
+			switch {
+			case res.Revealed:
+				qv.State = stateRevealed
+			case res.Correct:
+				qv.State = stateRight
+			default:
+				qv.State = stateWrong
+			}
+		}
+		for _, o := range q.OptionsFor(learner) {
+			chosen := qv.Chosen != "" && qv.Chosen == o.Value
+			qv.Options = append(qv.Options, optionView{Option: o, Chosen: chosen, ShowWhy: qv.ShowAll() || chosen && qv.State == stateWrong})
+		}
+		v.Questions = append(v.Questions, qv)
+	}
+	var buf bytes.Buffer
 	if err := blockTemplates.ExecuteTemplate(&buf, "quiz", v); err != nil {
 		return "", fmt.Errorf("render quiz: %w", err)
 	}

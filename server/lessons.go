@@ -137,15 +137,26 @@ func (s *Server) lessonPage(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// Each learner sees the choice options in an order of their own, the
+	// same on every visit (lessons.Question.OptionsFor).
+	quiz, err := lessons.RenderQuizFor(ch, LearnerID(c), nil)
+	if err != nil {
+		s.log.Error("render quiz", "slug", ch.Slug, "err", err)
+		quiz = ch.QuizForm // the default order is still a working form
+	}
 	p, saved := s.progress(c)
 	s.renderLesson(c, http.StatusOK, lessonView{
-		Chapter: ch, Quiz: ch.QuizForm, Progress: p[ch.Slug], Saved: saved, Count: len(s.cfg.Lessons.Chapters),
+		Chapter: ch, Quiz: quiz, Progress: p[ch.Slug], Saved: saved, Count: len(s.cfg.Lessons.Chapters),
 	})
 }
 
-// lessonQuiz grades a knowledge check. A plain form POST gets the whole
-// chapter back with the verdict; lessons.js asks for just the check
-// (X-Requested-With: fetch) and swaps it in place.
+// lessonQuiz grades a knowledge check by option value. A plain form POST
+// gets the whole chapter back with the verdict; lessons.js asks for just the
+// check (X-Requested-With: fetch) and swaps it in place. A wrong answer is
+// explained without giving the right one away; a question's "Show the
+// answers" button posts the form with reveal=<question id>, which explains
+// every option and counts that question as not right in this attempt (see
+// lessons.RevealField). The attempt is recorded either way.
 func (s *Server) lessonQuiz(c *gin.Context) {
 	ch, ok := s.chapter(c)
 	if !ok {
@@ -178,7 +189,7 @@ func (s *Server) lessonQuiz(c *gin.Context) {
 		}
 		note = "Your answers were graded, but your progress could not be saved just now."
 	}
-	graded, err := lessons.RenderQuiz(ch, "", res)
+	graded, err := lessons.RenderQuizFor(ch, LearnerID(c), res)
 	if err != nil {
 		s.log.Error("render graded quiz", "slug", ch.Slug, "err", err)
 		s.errorPage(c, http.StatusInternalServerError, "The graded answers could not be shown. Please try again.")

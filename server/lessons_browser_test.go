@@ -226,51 +226,169 @@ func TestBrowserAnalogyStaysStillWithReducedMotion(t *testing.T) {
 	screenshot(t, ctx, "postal-away", w)
 }
 
-// TestBrowserQuizWrongThenRightAndProgress answers a knowledge check wrongly,
-// then rightly, and finds the chapter completed on the index after a reload.
+// quizPage drives a chapter's knowledge check in the browser.
+type quizPage struct {
+	t   *testing.T
+	ctx context.Context
+	ch  *lessons.Chapter
+}
+
+// choose clicks, for every question, its right option or its first wrong
+// one (by value: each learner sees the options in an order of their own).
+func (p quizPage) choose(right bool, qs ...*lessons.Question) {
+	p.t.Helper()
+	if len(qs) == 0 {
+		qs = p.ch.Quiz.Questions
+	}
+	for _, q := range qs {
+		for _, o := range q.Options {
+			if o.Correct == right {
+				require.NoError(p.t, chromedp.Do(p.ctx, chromedp.Click(chromedp.CSS(
+					fmt.Sprintf(`input[name="%s%s"][value="%s"]`, lessons.AnswerField, q.ID, o.Value)))))
+				break
+			}
+		}
+	}
+}
+
+func (p quizPage) check() {
+	p.t.Helper()
+	require.NoError(p.t, chromedp.Do(p.ctx, chromedp.Click(chromedp.CSS(`form.quiz-form .quiz-actions button[type="submit"]`))))
+}
+
+func (p quizPage) waitFor(expr string) {
+	p.t.Helper()
+	_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second)))
+	require.NoError(p.t, err, expr)
+}
+
+func (p quizPage) score(want string) {
+	p.t.Helper()
+	p.waitFor(`(document.querySelector(".quiz .score") || {textContent: ""}).textContent.includes(` + fmt.Sprintf("%q", want) + `)`)
+}
+
+func (p quizPage) count(sel string) int {
+	p.t.Helper()
+	return evalInt(p.t, p.ctx, `document.querySelectorAll(`+fmt.Sprintf("%q", sel)+`).length`)
+}
+
+func (p quizPage) text(sel string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`(document.querySelector(`+fmt.Sprintf("%q", sel)+`) || {textContent: ""}).textContent`))
+	require.NoError(p.t, err)
+	return s
+}
+
+// plain is what an explanation reads like on the page.
+func (p quizPage) plain(h string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`(function () { var d = document.createElement("div"); d.innerHTML = `+fmt.Sprintf("%q", h)+`; return d.textContent; })()`))
+	require.NoError(p.t, err)
+	return s
+}
+
+// onlyTheChoiceExplained checks a wrongly answered question explains why
+// the chosen option is wrong, and nothing else.
+func (p quizPage) onlyTheChoiceExplained(q *lessons.Question) {
+	p.t.Helper()
+	var wrong *lessons.Option
+	for _, o := range q.Options {
+		if !o.Correct {
+			wrong = o
+			break
+		}
+	}
+	fs := "#q-" + q.ID
+	assert.Equal(p.t, 1, p.count(fs+" .why"), "%s: one explanation", q.ID)
+	assert.Equal(p.t, 1, p.count(fs+" .option.is-chosen .why"), "%s: the chosen option's", q.ID)
+	assert.Contains(p.t, p.text(fs+" .why"), p.plain(string(wrong.Why)), q.ID)
+	assert.NotContains(p.t, p.text(fs), p.plain(string(q.Correct().Why)), "%s: the right answer's explanation is kept back", q.ID)
+	assert.Equal(p.t, 0, p.count(fs+" .is-correct"), "%s: nothing marks the right option", q.ID)
+}
+
+// quizShots saves the check at a desktop and a phone width, light and dark.
+func quizShots(t *testing.T, ctx context.Context, name string) {
+	if os.Getenv("LESSONS_SCREENSHOTS") == "" {
+		return
+	}
+	for _, w := range []int64{1280, 390} {
+		for _, theme := range []string{"light", "dark"} {
+			require.NoError(t, chromedp.Do(ctx,
+				chromedp.EmulateViewport(w, 900),
+				chromedp.Evaluate[chromedp.Void](`document.documentElement.dataset.theme = "`+theme+`"`),
+			))
+			screenshot(t, ctx, fmt.Sprintf("%s-%d-%s", name, w, theme), ".quiz")
+		}
+	}
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(1200, 900),
+		chromedp.Evaluate[chromedp.Void](`delete document.documentElement.dataset.theme`),
+	))
+}
+
+// TestBrowserQuizWrongThenRightAndProgress answers a knowledge check wrongly
+// (each question explains only why the choice is wrong), shows one
+// question's answers with the keyboard, answers rightly (every option is
+// explained) and finds the chapter completed on the index after a reload.
 func TestBrowserQuizWrongThenRightAndProgress(t *testing.T) {
 	cat, base := newLessonServer(t)
 	ch := cat.Chapters[0]
-	n := len(ch.Quiz.Questions)
-	ctx := lessonsBrowser(t, 90*time.Second)
+	qs := ch.Quiz.Questions
+	n := len(qs)
+	ctx := lessonsBrowser(t, 120*time.Second)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/lessons/"+ch.Slug+"#quiz"),
 		chromedp.WaitVisible(chromedp.CSS("form.quiz-form")),
 	))
-	answer := func(right bool) {
-		for _, q := range ch.Quiz.Questions {
-			for _, o := range q.Options {
-				if o.Correct == right {
-					require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(
-						fmt.Sprintf(`input[name="%s%s"][value="%s"]`, lessons.AnswerField, q.ID, o.Value)))))
-					break
-				}
-			}
-		}
-		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form.quiz-form button[type="submit"]`))))
-	}
-	score := func(want string) {
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](
-			`(document.querySelector(".quiz .score") || {textContent: ""}).textContent.includes(`+fmt.Sprintf("%q", want)+`)`,
-			chromedp.WithPollingTimeout(10*time.Second)))
-		require.NoError(t, err, "score %q", want)
-	}
+	p := quizPage{t, ctx, ch}
+	assert.Equal(t, 0, p.count(".quiz .why, .quiz .reveal"), "nothing is explained before answering")
 
-	answer(false)
-	score(fmt.Sprintf("0 of %d", n))
-	assert.Equal(t, n, evalInt(t, ctx, `document.querySelectorAll(".question.is-wrong").length`))
+	p.choose(false)
+	p.check()
+	p.score(fmt.Sprintf("0 of %d", n))
+	assert.Equal(t, n, p.count(".question.is-wrong"))
 	assert.Equal(t, location(t, ctx), base+"/lessons/"+ch.Slug+"#quiz", "graded in place, no page load")
-	whys := evalInt(t, ctx, `document.querySelectorAll(".quiz .option .why").length`)
+	for _, q := range qs {
+		p.onlyTheChoiceExplained(q)
+	}
+	assert.Equal(t, n, p.count(".quiz .reveal"), "every wrong question offers its answers")
+	quizShots(t, ctx, "quiz-wrong")
+
+	// Answer the second question rightly, then show the first one's answers
+	// with the keyboard.
+	first, second := qs[0], qs[1]
+	p.choose(true, second)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Focus(chromedp.CSS("#q-"+first.ID+" .reveal")),
+		chromedp.KeyEvent(kb.Enter),
+	))
+	p.waitFor(`!!document.querySelector("#q-` + first.ID + `.is-revealed")`)
+	assert.Equal(t, len(first.Options), p.count("#q-"+first.ID+" .why"), "every option of the revealed question is explained")
+	assert.Equal(t, 1, p.count("#q-"+first.ID+" .option.is-correct"), "its right option is marked")
+	assert.Contains(t, p.text("#q-"+first.ID+" .option.is-correct"), p.plain(string(first.Correct().Why)))
+	assert.Equal(t, 0, p.count("#q-"+first.ID+" .reveal"))
+	assert.Equal(t, len(second.Options), p.count("#q-"+second.ID+".is-right .why"), "a right answer explains every option")
+	for _, q := range qs[2:] {
+		p.onlyTheChoiceExplained(q)
+	}
+	p.score(fmt.Sprintf("1 of %d", n))
+	assert.Contains(t, p.text(".quiz .score"), "Questions whose answers you showed count as not right this time.")
+	focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.activeElement.closest("fieldset") || {id: ""}).id`))
+	require.NoError(t, err)
+	assert.Equal(t, "q-"+first.ID, focused, "focus moves to the revealed question")
+	quizShots(t, ctx, "quiz-revealed")
+
+	p.choose(true)
+	p.check()
+	p.score(fmt.Sprintf("%d of %d", n, n))
+	assert.Equal(t, n, p.count(".question.is-right"))
 	opts := 0
-	for _, q := range ch.Quiz.Questions {
+	for _, q := range qs {
 		opts += len(q.Options)
 	}
-	assert.Equal(t, opts, whys, "every option is explained")
-	screenshot(t, ctx, "quiz-wrong", ".quiz")
-
-	answer(true)
-	score(fmt.Sprintf("%d of %d", n, n))
-	assert.Equal(t, n, evalInt(t, ctx, `document.querySelectorAll(".question.is-right").length`))
+	assert.Equal(t, opts, p.count(".quiz .option .why"), "every option is explained")
+	assert.Equal(t, n, p.count(".quiz .option.is-correct.is-chosen"))
+	quizShots(t, ctx, "quiz-right")
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/lessons"),
@@ -285,6 +403,42 @@ func TestBrowserQuizWrongThenRightAndProgress(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, summary, fmt.Sprintf("1 of %d", len(cat.Chapters)))
 	screenshot(t, ctx, "index", "main")
+}
+
+// TestBrowserQuizShowTheAnswersWithoutJavaScript: with scripts off the
+// check is a plain form, and "Show the answers" is one of its buttons: it
+// posts the page and comes back to the question, every option explained.
+func TestBrowserQuizShowTheAnswersWithoutJavaScript(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := cat.Chapters[1]
+	q := ch.Quiz.Questions[0]
+	ctx := lessonsBrowser(t, 90*time.Second)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+			return err
+		}),
+		chromedp.Navigate(base+"/lessons/"+ch.Slug),
+		chromedp.WaitVisible(chromedp.CSS("form.quiz-form")),
+	))
+	p := quizPage{t, ctx, ch}
+	p.choose(false)
+	p.check()
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(".quiz .score"))))
+	assert.Equal(t, base+"/lessons/"+ch.Slug+"/quiz#quiz", location(t, ctx), "a plain form post")
+	p.onlyTheChoiceExplained(q)
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Focus(chromedp.CSS("#q-"+q.ID+" .reveal")),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#q-"+q.ID+".is-revealed")),
+	))
+	assert.Equal(t, base+"/lessons/"+ch.Slug+"/quiz#q-"+q.ID, location(t, ctx), "back at the question")
+	assert.Equal(t, len(q.Options), p.count("#q-"+q.ID+" .why"))
+	assert.Equal(t, 1, p.count("#q-"+q.ID+" .option.is-correct"))
+	for _, other := range ch.Quiz.Questions[1:] {
+		p.onlyTheChoiceExplained(other)
+	}
 }
 
 // TestBrowserSearchAndGlossary searches from the index and follows a hit to

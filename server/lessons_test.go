@@ -116,16 +116,31 @@ func TestQuizGradingOnTheServer(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body, "You got <strong>0 of ")
 	assert.Equal(t, len(ch.Quiz.Questions), strings.Count(body, `class="question is-wrong"`))
+	quiz := quizSection(t, body)
+	form, _ := url.ParseQuery(answers(ch, true))
 	for _, q := range ch.Quiz.Questions {
+		chosen := form.Get(lessons.AnswerField + q.ID)
 		for _, o := range q.Options {
-			assert.Contains(t, body, string(o.Why), "question %s: every option is explained", q.ID)
+			if o.Value == chosen {
+				assert.Contains(t, quiz, string(o.Why), "question %s: why the chosen option is wrong", q.ID)
+			} else {
+				assert.NotContains(t, quiz, string(o.Why), "question %s: no other option is explained", q.ID)
+			}
 		}
+		assert.Contains(t, quiz, `name="reveal" value="`+q.ID+`"`, "question %s: its answers can be shown", q.ID)
 	}
+	assert.NotContains(t, quiz, "is-correct", "a wrong answer does not give the right one away")
 	assert.Contains(t, body, "Mark this chapter as read", "a wrong check does not complete the chapter")
 
 	res, body = postForm(t, client, quizURL, answers(ch, false))
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body, "Chapter complete.")
+	for _, q := range ch.Quiz.Questions {
+		for _, o := range q.Options {
+			assert.Contains(t, body, string(o.Why), "question %s: a right answer explains every option", q.ID)
+		}
+	}
+	assert.Equal(t, len(ch.Quiz.Questions), strings.Count(body, `class="option is-correct is-chosen"`))
 	assert.Contains(t, body, "✓ You have completed this chapter.")
 	assert.Contains(t, body, fmt.Sprintf("knowledge check best %d/%d", len(ch.Quiz.Questions), len(ch.Quiz.Questions)))
 
@@ -146,6 +161,117 @@ func TestQuizGradingOnTheServer(t *testing.T) {
 	_, index := fetch(t, client, base+"/lessons")
 	n := len(ch.Quiz.Questions)
 	assert.Contains(t, index, fmt.Sprintf("quiz best %d/%d, last 0/%d", n, n, n))
+}
+
+// quizSection cuts the knowledge check out of a page.
+func quizSection(t *testing.T, body string) string {
+	t.Helper()
+	i := strings.Index(body, `<section class="quiz"`)
+	require.GreaterOrEqual(t, i, 0, "the page has a knowledge check")
+	j := strings.Index(body[i:], "</section>")
+	require.Positive(t, j)
+	return body[i : i+j]
+}
+
+// learnerClient is a browser whose learner cookie is id.
+func learnerClient(t *testing.T, base, id string) *http.Client {
+	t.Helper()
+	c := browser(t)
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: learnerCookieName, Value: id, Path: "/"}})
+	return c
+}
+
+// optionOrder lists the option values of every question in page order.
+var optionValueRE = regexp.MustCompile(`name="answer-([a-z0-9-]+)" value="([a-z0-9]+)"`)
+
+func optionOrder(body string) []string {
+	var out []string
+	for _, m := range optionValueRE.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1]+"="+m[2])
+	}
+	return out
+}
+
+func TestQuizOptionOrderIsTheLearnersOwn(t *testing.T) {
+	cat, base := newLessonServer(t)
+	const a, b = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	alice, bob := learnerClient(t, base, a), learnerClient(t, base, b)
+	differ := 0
+	for _, ch := range cat.Chapters {
+		_, pa := fetch(t, alice, base+"/lessons/"+ch.Slug)
+		_, pa2 := fetch(t, alice, base+"/lessons/"+ch.Slug)
+		_, pb := fetch(t, bob, base+"/lessons/"+ch.Slug)
+		oa, ob := optionOrder(quizSection(t, pa)), optionOrder(quizSection(t, pb))
+		require.NotEmpty(t, oa)
+		assert.Equal(t, oa, optionOrder(quizSection(t, pa2)), "%s: the same learner sees the same order on reload", ch.Slug)
+		assert.ElementsMatch(t, oa, ob, "%s: the same options", ch.Slug)
+		if !assert.ObjectsAreEqual(oa, ob) {
+			differ++
+		}
+		want, err := lessons.RenderQuizFor(ch, a, nil)
+		require.NoError(t, err)
+		assert.Contains(t, pa, string(want), "%s: the page shows the learner's order", ch.Slug)
+	}
+	assert.Positive(t, differ, "two learners see a different order in some chapter")
+
+	// Grading goes by value, not by position: the right values are right
+	// whatever order this learner sees them in.
+	ch := cat.Chapters[0]
+	res, body := postForm(t, bob, base+"/lessons/"+ch.Slug+"/quiz", answers(ch, false))
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, fmt.Sprintf("You got <strong>%d of %d</strong> right.", len(ch.Quiz.Questions), len(ch.Quiz.Questions)))
+	want, err := lessons.RenderQuizFor(ch, b, nil)
+	require.NoError(t, err)
+	assert.Equal(t, optionOrder(string(want)), optionOrder(quizSection(t, body)), "the graded check keeps the learner's order")
+}
+
+func TestQuizShowTheAnswers(t *testing.T) {
+	cat, base := newLessonServer(t)
+	ch := cat.Chapters[0]
+	client := browser(t)
+	quizURL := base + "/lessons/" + ch.Slug + "/quiz"
+	q, other := ch.Quiz.Questions[0], ch.Quiz.Questions[1]
+	n := len(ch.Quiz.Questions)
+
+	// The right answers, but the first question's answers are shown: it does
+	// not count, and every one of its options is explained.
+	res, body := postForm(t, client, quizURL, answers(ch, false)+"&"+lessons.RevealField+"="+q.ID)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, fmt.Sprintf("You got <strong>%d of %d</strong> right. Questions whose answers you showed count as not right this time.", n-1, n))
+	assert.Contains(t, body, `<fieldset class="question is-revealed" id="q-`+q.ID+`">`)
+	for _, o := range q.Options {
+		assert.Contains(t, body, string(o.Why))
+	}
+	assert.Contains(t, body, "counts as not answered right in this check")
+	assert.Contains(t, body, "Mark this chapter as read", "a revealed question keeps the chapter open")
+	_, index := fetch(t, client, base+"/lessons")
+	assert.Contains(t, index, fmt.Sprintf("quiz best %d/%d, last %d/%d", n-1, n, n-1, n), "the attempt is recorded without the revealed question")
+
+	// Wrong answers, one revealed: the others still explain only the choice.
+	res, body = postForm(t, client, quizURL, answers(ch, true)+"&"+lessons.RevealField+"="+q.ID)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	quiz := quizSection(t, body)
+	assert.Contains(t, quiz, `class="option is-correct`, "the revealed question marks its right option")
+	assert.Equal(t, 1, strings.Count(quiz, "is-correct"), "and only that question does")
+	if c := other.Correct(); c != nil {
+		assert.NotContains(t, quiz, string(c.Why), "another wrong question keeps its right answer back")
+	}
+
+	// The control works without a script: a submit button in the form that
+	// needs no other answer and brings the learner back to the question.
+	_, page := postForm(t, client, quizURL, answers(ch, true))
+	assert.Regexp(t, `<button type="submit" class="button-small reveal" name="reveal" value="`+regexp.QuoteMeta(other.ID)+`" formaction="/lessons/`+ch.Slug+`/quiz#q-`+regexp.QuoteMeta(other.ID)+`" formnovalidate>Show the answers<span class="visually-hidden"> to question 2</span></button>`, page)
+
+	// Revealing an unknown question is a bad request.
+	res, _ = postForm(t, client, quizURL, lessons.RevealField+"=no-such-question")
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+
+	// The unanswered page explains nothing.
+	_, fresh := fetch(t, client, base+"/lessons/"+ch.Slug)
+	assert.NotContains(t, quizSection(t, fresh), `class="why"`)
+	assert.NotContains(t, quizSection(t, fresh), `name="reveal"`)
 }
 
 func TestQuizRejectsTamperedAnswers(t *testing.T) {

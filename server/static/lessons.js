@@ -67,18 +67,24 @@
   });
 
   // Knowledge checks post in the background and the graded check replaces
-  // the form; the server renders it, so both paths show the same thing.
+  // the form; the server renders it, so both paths show the same thing. A
+  // question's "Show the answers" button posts the same form with its
+  // name and value (reveal=<question id>); focus then goes to that question.
   document.addEventListener("submit", function (e) {
     var form = e.target;
     if (!form.matches("form[data-quiz]") || e.defaultPrevented) return;
     e.preventDefault();
     var section = form.closest(".quiz");
-    var button = form.querySelector("button[type=submit]");
-    if (button) button.disabled = true;
-    fetch(form.getAttribute("action").split("#")[0], {
+    var submitter = e.submitter || null;
+    var body = new URLSearchParams(new FormData(form));
+    if (submitter && submitter.name) body.append(submitter.name, submitter.value);
+    var action = (submitter && submitter.getAttribute("formaction")) || form.getAttribute("action");
+    var buttons = form.querySelectorAll("button[type=submit]");
+    buttons.forEach(function (b) { b.disabled = true; });
+    fetch(action.split("#")[0], {
       method: "POST",
       headers: { "X-Requested-With": "fetch", "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams(new FormData(form)).toString(),
+      body: body.toString(),
       credentials: "same-origin"
     }).then(function (res) {
       return res.text().then(function (text) { return { ok: res.ok, text: text }; });
@@ -89,12 +95,16 @@
       var graded = holder.querySelector(".quiz");
       if (!graded) throw new Error("The answers could not be checked.");
       section.replaceWith(graded);
-      var score = graded.querySelector(".score");
-      if (score) {
-        score.setAttribute("tabindex", "-1");
-        score.focus();
+      var target = graded.querySelector(".score");
+      if (submitter && submitter.name === "reveal") {
+        var q = document.getElementById("q-" + submitter.value);
+        if (q) target = q.querySelector(".verdict") || target;
       }
-      if (graded.querySelector(".question.is-wrong") === null) {
+      if (target) {
+        target.setAttribute("tabindex", "-1");
+        target.focus();
+      }
+      if (graded.querySelector(".score[data-perfect]")) {
         var status = document.getElementById("chapter-status");
         if (!status) {
           var end = document.querySelector(".lesson-end form");
@@ -107,7 +117,7 @@
         }
       }
     }).catch(function (err) {
-      if (button) button.disabled = false;
+      buttons.forEach(function (b) { b.disabled = false; });
       var msg = form.querySelector(".quiz-error");
       if (!msg) {
         msg = document.createElement("p");
