@@ -19,9 +19,9 @@ type Recording struct {
 	Title    string    `json:"title"`
 	Recorded time.Time `json:"recorded"`
 	// Redis says which Redis ran it (embedded, or a real server's version).
-	Redis string `json:"redis"`
-	Go    string `json:"go"`
-	CPUs  int    `json:"cpus"`
+	Redis string        `json:"redis"`
+	Go    string        `json:"go"`
+	CPUs  int           `json:"cpus"`
 	Runs  []RecordedRun `json:"runs"`
 	// Claims are the scenario's claims, checked against these runs.
 	Claims []ClaimCheck `json:"claims"`

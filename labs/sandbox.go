@@ -81,7 +81,7 @@ type Sandbox struct {
 	analytics *service.Service
 	hopMu     sync.Mutex
 	hops      []*service.Service // the chain behind email, started as deep as it was asked
-	api       *apiServer // nil for a worker
+	api       *apiServer         // nil for a worker
 	groups    map[string]*group
 
 	counted   bool // included in the sandboxes gauge

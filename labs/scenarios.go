@@ -33,8 +33,8 @@ type Scenario struct {
 	Explanation string           `yaml:"explanation"`
 	// Claims are what the scenario's text says its runs show, written as
 	// checks a run can bear out or not.
-	Claims []Claim `yaml:"claims"`
-	Extra       map[string]any   `yaml:",inline"`
+	Claims []Claim        `yaml:"claims"`
+	Extra  map[string]any `yaml:",inline"`
 }
 
 // Link points at a lesson section.
