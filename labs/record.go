@@ -23,6 +23,9 @@ type Recording struct {
 	Go    string        `json:"go"`
 	CPUs  int           `json:"cpus"`
 	Runs  []RecordedRun `json:"runs"`
+	// MaxSignups is set when the runs were capped for a quick check; such a
+	// recording is never quoted.
+	MaxSignups int `json:"max_signups,omitempty"`
 	// Claims are the scenario's claims, checked against these runs.
 	Claims []ClaimCheck `json:"claims"`
 }
@@ -43,18 +46,43 @@ type ClaimCheck struct {
 	Got string `json:"got"`
 }
 
+// GuidedDrainTimeout is how long a guided run waits for the consumers after
+// its load, in the web lab and when recorded: a scenario's text may only
+// promise what drains within it.
+const GuidedDrainTimeout = time.Minute
+
+// RecordOptions say how to record a scenario.
+type RecordOptions struct {
+	// Base is where every run's settings start (DefaultSettings).
+	Base Settings
+	// Redis names the Redis the runs use, for the recording.
+	Redis  string
+	Logger *slog.Logger
+	// MaxSignups, when above zero, caps each run's signups: a quick check
+	// that the claims still hold, not a recording to quote.
+	MaxSignups int
+}
+
 // Record runs each of the scenario's guided runs on a fresh sandbox of its
 // own (as `crossroads lab run` does, so each command line repeats exactly
-// one run), starting from base settings, and checks its claims.
-func Record(ctx context.Context, c *redis.Client, sc *Scenario, base Settings, redisLabel string, log *slog.Logger) (Recording, error) {
-	plan, err := sc.Plan(base)
+// one run) with the web lab's drain timeout, and checks its claims.
+func Record(ctx context.Context, c *redis.Client, sc *Scenario, opt RecordOptions) (Recording, error) {
+	plan, err := sc.Plan(opt.Base)
 	if err != nil {
 		return Recording{}, err
 	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	rec := Recording{Scenario: sc.ID, Title: sc.Title, Recorded: time.Now().UTC().Truncate(time.Second),
-		Redis: redisLabel, Go: runtime.Version(), CPUs: runtime.NumCPU()}
+		Redis: opt.Redis, Go: runtime.Version(), CPUs: runtime.NumCPU(), MaxSignups: opt.MaxSignups}
 	var results []Result
 	for i, run := range plan {
+		run.Load.DrainTimeout = GuidedDrainTimeout
+		if opt.MaxSignups > 0 && run.Load.Signups > opt.MaxSignups {
+			run.Load.Signups = opt.MaxSignups
+		}
 		id := fmt.Sprintf("rec-%s-%d-%d", sc.ID, i+1, time.Now().UnixNano()%1e9)
 		sb, err := New(ctx, c, id, Options{Settings: run.Settings, Logger: log, DeleteOnClose: true})
 		if err != nil {

@@ -19,6 +19,9 @@ type Options struct {
 	Source fs.FS
 	// SourceDir names Source in messages and captions ("labs").
 	SourceDir string
+	// Figures looks up the recorded lab figures that {{figure …}}
+	// references quote. Nil makes every reference an error.
+	Figures Figures
 	// Root names the content FS in error messages ("content"), so a message
 	// reads content/lessons/02-x.md:12 from the repository root.
 	Root string

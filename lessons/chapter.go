@@ -141,6 +141,7 @@ type pass struct {
 	record   bool   // collect headings, terms and links (first pass only)
 	errs     []error
 	tips     int
+	figures  int // figure references so far, to number their popovers
 	lineFix  int // when > 0, every error is reported at this line (block fields)
 	quiz     *Quiz
 	quizNode ast.Node
@@ -276,6 +277,10 @@ func (p *pass) transform(doc ast.Node) {
 		}
 		return ast.WalkContinue, nil
 	})
+	resolveFigures(doc, p.src, p.r.opts.Figures, func() string {
+		p.figures++
+		return fmt.Sprintf("%sfig-%d", p.prefix, p.figures)
+	}, func(at int, err error) { p.errorf(p.lineOf(at), "%v", err) })
 	for _, r := range replace {
 		old, nw := r[0], r[1]
 		if t, ok := nw.(*termNode); ok {

@@ -35,6 +35,7 @@ func newMarkdown() goldmark.Markdown {
 				highlighting.WithFormatOptions(chromahtml.WithClasses(true)),
 				highlighting.WithGuessLanguage(false),
 			),
+			figureExtension{},
 		),
 		goldmark.WithParserOptions(parser.WithAutoHeadingID()),
 		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(nodeRenderer{}, 100))),
@@ -113,6 +114,8 @@ func plainText(n ast.Node, src []byte) string {
 		case *blockNode:
 			b.WriteString(v.plain)
 			b.WriteByte(' ')
+		case *figureNode:
+			b.WriteString(v.fig.Text)
 		}
 		return ast.WalkContinue, nil
 	})

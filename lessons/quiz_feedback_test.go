@@ -20,7 +20,7 @@ const (
 
 func shippedCatalog(t *testing.T) *Catalog {
 	t.Helper()
-	c, err := Load(content.FS, Options{})
+	c, err := Load(content.FS, Options{Figures: anyFigure})
 	require.NoError(t, err)
 	return c
 }

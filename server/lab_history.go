@@ -126,6 +126,19 @@ var compareFigures = []struct {
 	{"Email group paused (s)", "paused_s.email", lower}, {"Drain (s)", "drain_s", lower},
 }
 
+// compareRows are the figures of results side by side, better values marked.
+func compareRows(results []labs.Result) []figureRow {
+	var rows []figureRow
+	for _, f := range compareFigures {
+		fr := figureRow{Label: f.label, Best: bestOf(results, f.name, f.better)}
+		for _, r := range results {
+			fr.Values = append(fr.Values, shortFigure(r, f.name))
+		}
+		rows = append(rows, fr)
+	}
+	return rows
+}
+
 // bestOf marks the results with the better value of figure name, when they
 // differ; ties and figures with no better side mark nothing.
 func bestOf(rs []labs.Result, name string, better int) []bool {
@@ -199,13 +212,7 @@ func (s *Server) labHistory(c *gin.Context) {
 	for i, r := range p.Compare {
 		results[i] = r.Result
 	}
-	for _, f := range compareFigures {
-		fr := figureRow{Label: f.label, Best: bestOf(results, f.name, f.better)}
-		for _, r := range results {
-			fr.Values = append(fr.Values, shortFigure(r, f.name))
-		}
-		p.Figures = append(p.Figures, fr)
-	}
+	p.Figures = compareRows(results)
 	c.Header("Cache-Control", "no-store")
 	s.render(c, http.StatusOK, "lab-history", view{Title: "Run history", Section: "labs", Data: p})
 }

@@ -4,7 +4,6 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -26,6 +25,12 @@ type scenarioPage struct {
 	ShowMe     bool
 	Prev, Next *scenarioView
 	Notice     labNotice
+	// Claims are the scenario's claims checked on the learner's own runs,
+	// once all of them have finished.
+	Claims []labs.ClaimCheck
+	// Recorded says the scenario has recorded runs to compare with.
+	Recorded bool
+	Count    int // scenarios in all
 }
 
 func (s *Server) scenarioOf(c *gin.Context) (*scenarioView, bool) {
@@ -72,6 +77,11 @@ func (s *Server) renderScenario(c *gin.Context, status int, l *labs.Lab, sc *sce
 		p.Hints = append(p.Hints, sc.Hints[i])
 	}
 	p.ShowMe = st.Hints >= len(sc.Hints)
+	if len(st.Results) == len(sc.Runs) {
+		p.Claims = sc.CheckClaims(st.Results)
+	}
+	p.Recorded = s.lab.recs[sc.ID] != nil
+	p.Count = len(s.lab.scenarios)
 	for i, o := range s.lab.scenarios {
 		if o == sc {
 			if i > 0 {
@@ -145,7 +155,7 @@ func (s *Server) labScenarioRun(c *gin.Context) {
 	plan, err := sc.Plan(s.lab.mgr.Base())
 	if err == nil {
 		for i := range plan {
-			plan[i].Load.DrainTimeout = time.Minute
+			plan[i].Load.DrainTimeout = labs.GuidedDrainTimeout
 		}
 		err = l.Start(sc.ID, plan)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/labs"
+	"github.com/crossroads-learn/crossroads/lessons"
 )
 
 // Bounds the web puts on what one learner may do in the lab, on top of the
@@ -39,6 +40,7 @@ const (
 // the count of live-update streams per learner.
 type labWeb struct {
 	mgr       *labs.Manager
+	recs      labs.Recordings
 	text      labText
 	scenarios []*scenarioView
 	byID      map[string]*scenarioView
@@ -64,7 +66,7 @@ type optionView struct {
 	Why template.HTML
 }
 
-func newLabWeb(mgr *labs.Manager) (*labWeb, error) {
+func newLabWeb(mgr *labs.Manager, recs labs.Recordings) (*labWeb, error) {
 	sub, err := fs.Sub(content.FS, "labs")
 	if err != nil {
 		return nil, fmt.Errorf("lab scenarios: %w", err)
@@ -73,12 +75,21 @@ func newLabWeb(mgr *labs.Manager) (*labWeb, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content/labs: %w", err)
 	}
-	w := &labWeb{mgr: mgr, byID: map[string]*scenarioView{}, streams: map[string]int{}, streamLife: maxStreamLife}
+	w := &labWeb{mgr: mgr, recs: recs, byID: map[string]*scenarioView{}, streams: map[string]int{}, streamLife: maxStreamLife}
 	if w.text, err = loadLabText(mgr.Max()); err != nil {
 		return nil, err
 	}
+	figs := QuoteFigures(recs)
 	for _, sc := range scs {
-		v := &scenarioView{Scenario: sc, Situation: mdHTML(sc.Situation), Explanation: mdHTML(sc.Explanation)}
+		v := &scenarioView{Scenario: sc}
+		// The texts may quote the scenario's recorded figures; one that was
+		// never recorded stops start-up, naming it.
+		if v.Situation, err = lessons.RenderText(sc.Situation, figs, sc.ID+"-situation-"); err != nil {
+			return nil, fmt.Errorf("content/labs: scenario %s: situation: %w", sc.ID, err)
+		}
+		if v.Explanation, err = lessons.RenderText(sc.Explanation, figs, sc.ID+"-explanation-"); err != nil {
+			return nil, fmt.Errorf("content/labs: scenario %s: explanation: %w", sc.ID, err)
+		}
 		for _, h := range sc.Hints {
 			v.Hints = append(v.Hints, mdHTML(h))
 		}
@@ -158,6 +169,8 @@ func (w *labWeb) acquireStream(learner string) (release func(), ok bool) {
 func (s *Server) labRoutes(r gin.IRouter) {
 	r.GET("/labs", s.labIndex)
 	r.GET("/labs/scenarios/:sc", s.labScenarioLink)
+	r.GET("/labs/results", s.labResultsIndex)
+	r.GET("/labs/results/:id", s.labResults)
 	g := r.Group("/labs/s/:sb", s.ownLab)
 	g.GET("", s.labPage)
 	g.POST("/settings", s.labSettings)

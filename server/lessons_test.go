@@ -26,10 +26,19 @@ import (
 	"github.com/crossroads-learn/crossroads/lessons"
 )
 
+// shippedFigures quotes the recorded runs shipped in content/labs/results,
+// as serve.go does: a chapter quoting a figure never recorded fails here.
+func shippedFigures(t testing.TB) lessons.Figures {
+	t.Helper()
+	recs, err := shippedRecordings()
+	require.NoError(t, err)
+	return QuoteFigures(recs)
+}
+
 // realCatalog is the shipped course, loaded as serve.go loads it.
 func realCatalog(t testing.TB) *lessons.Catalog {
 	t.Helper()
-	c, err := lessons.Load(content.FS, lessons.Options{})
+	c, err := lessons.Load(content.FS, lessons.Options{Figures: shippedFigures(t)})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(c.Chapters), 2)
 	return c
@@ -452,7 +461,7 @@ func TestLessonsPlaceholderWithoutCatalog(t *testing.T) {
 // TestLessonsQuoteTheRealLabSource loads the course with the lab's source,
 // as serve.go does, so every source block must name a function that exists.
 func TestLessonsQuoteTheRealLabSource(t *testing.T) {
-	c, err := lessons.Load(content.FS, lessons.Options{Source: labs.Source})
+	c, err := lessons.Load(content.FS, lessons.Options{Source: labs.Source, Figures: shippedFigures(t)})
 	require.NoError(t, err)
 	quoted := 0
 	for _, ch := range c.Chapters {

@@ -50,6 +50,10 @@ type Config struct {
 	// Labs keeps one lab sandbox per learner (labs.NewManager). Nil shows
 	// "not available" under /labs.
 	Labs *labs.Manager
+	// Recordings are the recorded scenario runs that texts quote and
+	// /labs/results shows (labs.LoadRecordings). Nil reads the ones shipped
+	// in content/labs/results.
+	Recordings labs.Recordings
 }
 
 // Server is the web application. Create it with New.
@@ -100,7 +104,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.Labs != nil {
-		if s.lab, err = newLabWeb(cfg.Labs); err != nil {
+		if cfg.Recordings == nil {
+			if cfg.Recordings, err = shippedRecordings(); err != nil {
+				return nil, err
+			}
+		}
+		if s.lab, err = newLabWeb(cfg.Labs, cfg.Recordings); err != nil {
 			return nil, err
 		}
 	}

@@ -40,6 +40,7 @@ It exits 1 when a claim does not hold, after writing what it recorded.`,
 	fset := cmd.Flags()
 	out := fset.String("out", ResultsDir, "folder to write <scenario>.json to")
 	only := fset.StringArray("scenario", nil, "record only this scenario (repeatable)")
+	maxSignups := fset.Int("max-signups", 0, "cap each run's signups: a quick check that the claims hold (do not commit what it writes)")
 	redisURL := fset.String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db; empty starts an embedded one (env REDIS_URL)")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -50,6 +51,9 @@ It exits 1 when a claim does not hold, after writing what it recorded.`,
 		scs, err := labs.LoadScenarios(sub)
 		if err != nil {
 			return err
+		}
+		if *maxSignups < 0 {
+			return usagef("--max-signups: %d must be 0 (no cap) or more", *maxSignups)
 		}
 		for _, id := range *only {
 			if !slices.ContainsFunc(scs, func(sc *labs.Scenario) bool { return sc.ID == id }) {
@@ -72,7 +76,8 @@ It exits 1 when a claim does not hold, after writing what it recorded.`,
 				continue
 			}
 			fmt.Fprintf(w, "%s: %d runs…\n", sc.ID, len(sc.Runs))
-			rec, err := labs.Record(ctx, db.Client, sc, labs.DefaultSettings(), db.Describe(), slog.Default())
+			rec, err := labs.Record(ctx, db.Client, sc, labs.RecordOptions{Base: labs.DefaultSettings(),
+				Redis: redisKind(db), Logger: slog.Default(), MaxSignups: *maxSignups})
 			if err != nil {
 				return err
 			}
@@ -103,4 +108,12 @@ It exits 1 when a claim does not hold, after writing what it recorded.`,
 		return nil
 	}
 	return cmd
+}
+
+// redisKind names the Redis a recording ran on, without its address.
+func redisKind(db *redisdb.DB) string {
+	if db.Embedded {
+		return "embedded Redis (miniredis)"
+	}
+	return "Redis " + db.Version
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 
@@ -41,4 +42,35 @@ func TestEveryScenarioRunHasACommandLineThatRepeatsIt(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "crossroads lab run --mode async --signups 200", labs.CommandLine(labs.DefaultSettings(), labs.LoadSpec{Signups: 200, Concurrency: 16}))
+}
+
+// Every scenario's claims hold when its runs are repeated, smaller: the
+// texts and the engine cannot drift apart without this failing. Each run
+// keeps its settings and concurrency and sends at most 60 signups, through
+// the same `lab record` a writer uses.
+func TestEveryScenarioClaimHoldsOnAQuickRerun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-runs every scenario")
+	}
+	sub, err := fs.Sub(content.FS, "labs")
+	require.NoError(t, err)
+	scs, err := labs.LoadScenarios(sub)
+	require.NoError(t, err)
+	for _, sc := range scs {
+		t.Run(sc.ID, func(t *testing.T) {
+			t.Parallel()
+			assert.GreaterOrEqual(t, len(sc.Claims), 2, "a scenario states what its runs show as claims")
+			out := t.TempDir()
+			code, stdout, stderr := runCLI(t, "lab", "record", "--scenario", sc.ID, "--max-signups", "60", "--out", out)
+			require.Equal(t, 0, code, "claims that did not hold:\n%s\n%s", stdout, stderr)
+			recs, err := labs.LoadRecordings(os.DirFS(out), ".")
+			require.NoError(t, err)
+			rec := recs[sc.ID]
+			require.NotNil(t, rec)
+			assert.Equal(t, 60, rec.MaxSignups)
+			for _, c := range rec.Claims {
+				assert.True(t, c.Holds, "%s (%s)", c.Says, c.Got)
+			}
+		})
+	}
 }

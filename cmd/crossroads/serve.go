@@ -50,8 +50,13 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 
 		// The course is parsed once, now: a broken chapter stops start-up
 		// with its file and line instead of failing a learner later. Source
-		// blocks quote the lab's own code, so a renamed function fails here.
-		catalog, err := lessons.Load(content.FS, lessons.Options{Source: labs.Source})
+		// blocks quote the lab's own code, so a renamed function fails here;
+		// figures quote the recorded runs, so a figure never recorded does.
+		recs, err := labs.LoadRecordings(content.FS, "labs/results")
+		if err != nil {
+			return fmt.Errorf("load recorded runs: %w", err)
+		}
+		catalog, err := lessons.Load(content.FS, lessons.Options{Source: labs.Source, Figures: server.QuoteFigures(recs)})
 		if err != nil {
 			return fmt.Errorf("load lessons: %w", err)
 		}
@@ -75,6 +80,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 			Registry:   reg,
 			Labs:       mgr,
 			Lessons:    catalog,
+			Recordings: recs,
 		})
 		if err != nil {
 			return fmt.Errorf("build server: %w", err)
