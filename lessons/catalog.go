@@ -90,6 +90,7 @@ type link struct {
 var LabScenarios = []string{
 	"baseline", "slow-email", "email-down", "flaky-email", "consumer-crash",
 	"idempotency-off", "poison-message", "circuit-breaker", "slow-throughput",
+	"outbox", "time-to-effect", "timeout-took-effect", "long-outage", "slow-work", "sync-chain",
 }
 
 // reservedSlugs are path segments under /lessons that the server uses itself.
