@@ -52,7 +52,8 @@ func TestLoadedChapterShape(t *testing.T) {
 	// The quiz form carries no answers.
 	form := string(a.QuizForm)
 	assert.Contains(t, form, `action="/lessons/waiting/quiz#quiz"`)
-	assert.Contains(t, form, `name="answer-q1" value="0"`)
+	assert.Contains(t, form, `name="answer-q1" value="`+valueOf(t, a, "q1", 0)+`"`)
+	assert.NotContains(t, form, `value="0"`, "option values do not tell where the option is written")
 	assert.NotContains(t, form, "bounded wait frees", "explanations are shown only after answering")
 	// The print version prefixes ids so chapters can share a page.
 	assert.Contains(t, string(a.Print), `<h2 id="waiting--blocked-callers">`)

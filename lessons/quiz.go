@@ -27,11 +27,12 @@ type Question struct {
 	ID     string
 	Kind   string // "choice" or "classify"
 	Prompt template.HTML
-	// Options in written order. Choice options have values "0", "1", ...
-	// in that order; classify questions have the options "sync" and "async".
+	// Options in written order. Classify questions have the options "sync"
+	// and "async". A choice option's value is opaque (see Option.Value), so
+	// the page source shows neither the written order nor the right answer.
 	// Each learner sees choice options in an order of their own
-	// (OptionsFor); the values never change, so grading, progress and
-	// exports do not depend on it.
+	// (OptionsFor); the values never change with it, so grading, progress
+	// and exports do not depend on it.
 	Options []*Option
 
 	seed string // chapter slug and question id: the shuffle's seed
@@ -40,6 +41,14 @@ type Question struct {
 
 // Option is one possible answer with its explanation.
 type Option struct {
+	// Value is what the form posts. For a choice option it is "o" and
+	// 8 hex digits hashed from the chapter slug, the question id and the
+	// option's plain text (optionValues): the same across restarts and
+	// learners, unchanged when options are reordered in the file (but for
+	// options whose texts read the same: see optionValues), the same shape
+	// for right and wrong options, and unique within its question. Changing
+	// an option's text changes its value. Classify options are "sync" and
+	// "async".
 	Value   string
 	Text    template.HTML // empty for classify options: the page labels them
 	Correct bool
@@ -144,6 +153,7 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 				continue
 			}
 			correct := 0
+			var texts []string
 			for j, o := range y.Options {
 				if strings.TrimSpace(o.Text) == "" || strings.TrimSpace(o.Why) == "" {
 					bad("option %d needs text and why", j+1)
@@ -154,12 +164,16 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 				}
 				t, plain := p.fragment(o.Text, ql, true)
 				w, _ := p.fragment(o.Why, ql, true)
-				qq.Options = append(qq.Options, &Option{Value: strconv.Itoa(j), Text: t, Correct: o.Correct, Why: w,
+				qq.Options = append(qq.Options, &Option{Text: t, Correct: o.Correct, Why: w,
 					length: readLength(plain)})
+				texts = append(texts, readText(plain))
 			}
 			if correct != 1 {
 				bad("has %d correct options; exactly one must be correct", correct)
 				continue
+			}
+			for j, v := range optionValues(qq.seed, texts) {
+				qq.Options[j].Value = v
 			}
 		case "classify":
 			if len(y.Options) > 0 {
@@ -201,7 +215,43 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 // readLength counts the characters a learner reads in an option's plain
 // text: typographic quotes are entities there, and spaces run together.
 func readLength(plain string) int {
-	return utf8.RuneCountInString(strings.Join(strings.Fields(html.UnescapeString(plain)), " "))
+	return utf8.RuneCountInString(readText(plain))
+}
+
+// readText is an option's plain text as the learner reads it: entities
+// decoded, spaces run together.
+func readText(plain string) string {
+	return strings.Join(strings.Fields(html.UnescapeString(plain)), " ")
+}
+
+// optionValues gives the choice options of the question with seed (chapter
+// slug and question id), whose plain texts are texts in written order, their
+// form values: "o" and 8 hex digits of a hash of the seed and the text. The
+// value says nothing about where the option is written or whether it is
+// right, and stays put when options are reordered. Two options whose texts
+// read the same (or, rarely, whose hashes collide) would share a value; the
+// later one then has its written index folded into the hash, and, should that
+// collide too, a counter.
+func optionValues(seed string, texts []string) []string {
+	hash := func(parts ...string) string {
+		h := fnv.New32a()
+		for _, p := range parts {
+			h.Write([]byte(p))
+			h.Write([]byte{0})
+		}
+		return fmt.Sprintf("o%08x", h.Sum32())
+	}
+	seen := map[string]bool{}
+	vs := make([]string, len(texts))
+	for j, t := range texts {
+		v := hash(seed, t)
+		for n := 0; seen[v]; n++ {
+			v = hash(seed, t, strconv.Itoa(j), strconv.Itoa(n))
+		}
+		seen[v] = true
+		vs[j] = v
+	}
+	return vs
 }
 
 // shuffle puts options in an order fixed by seed (see OptionsFor).

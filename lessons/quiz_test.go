@@ -8,30 +8,51 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// valueOf is the form value of the option written i-th (from 0) in the
+// question of ch with the given id: tests name options by where they are
+// written, the form by their opaque values.
+func valueOf(t testing.TB, ch *Chapter, id string, i int) string {
+	t.Helper()
+	for _, q := range ch.Quiz.Questions {
+		if q.ID == id {
+			require.Less(t, i, len(q.Options), "question %s has no option %d", id, i)
+			return q.Options[i].Value
+		}
+	}
+	require.Failf(t, "no such question", "%s has no question %s", ch.Slug, id)
+	return ""
+}
+
 func TestGrade(t *testing.T) {
 	ch, _ := loadFixture(t).Chapter("waiting")
 	q := ch.Quiz
+	// The fixture's q1 has its right answer written first, q3 second.
+	q1Right, q1Wrong := valueOf(t, ch, "q1", 0), valueOf(t, ch, "q1", 1)
+	q3Right := valueOf(t, ch, "q3", 1)
 
-	r, err := q.Grade(map[string][]string{"answer-q1": {"0"}, "answer-q2": {"sync"}, "answer-q3": {"1"}, "other": {"ignored"}})
+	r, err := q.Grade(map[string][]string{"answer-q1": {q1Right}, "answer-q2": {"sync"}, "answer-q3": {q3Right}, "other": {"ignored"}})
 	require.NoError(t, err)
 	assert.Equal(t, 3, r.Score)
 	assert.True(t, r.Perfect())
 
-	r, err = q.Grade(map[string][]string{"answer-q1": {"1"}, "answer-q2": {"async"}})
+	r, err = q.Grade(map[string][]string{"answer-q1": {q1Wrong}, "answer-q2": {"async"}})
 	require.NoError(t, err)
 	assert.Equal(t, 0, r.Score)
 	assert.Equal(t, 3, r.Total)
-	assert.Equal(t, "1", r.Questions[0].Chosen)
+	assert.Equal(t, q1Wrong, r.Questions[0].Chosen)
 	assert.False(t, r.Questions[0].Correct)
 	assert.Empty(t, r.Questions[2].Chosen, "unanswered")
 
 	bad := map[string]map[string][]string{
-		"unknown question":         {"answer-q9": {"0"}},
+		"unknown question":         {"answer-q9": {q1Right}},
+		"written position":         {"answer-q1": {"0"}},
+		"another written position": {"answer-q3": {"1"}},
 		"option out of range":      {"answer-q1": {"7"}},
 		"not a number":             {"answer-q1": {"zero"}},
+		"another question's value": {"answer-q1": {q3Right}},
 		"classify not allowed":     {"answer-q2": {"maybe"}},
-		"choice value on classify": {"answer-q2": {"0"}},
-		"two values":               {"answer-q1": {"0", "1"}},
+		"choice value on classify": {"answer-q2": {q1Right}},
+		"two values":               {"answer-q1": {q1Right, q1Wrong}},
 		"reveal of no question":    {"reveal": {"q9"}},
 	}
 	for name, form := range bad {

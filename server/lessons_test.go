@@ -222,6 +222,9 @@ func TestQuizOptionOrderIsTheLearnersOwn(t *testing.T) {
 		want, err := lessons.RenderQuizFor(ch, a, nil)
 		require.NoError(t, err)
 		assert.Contains(t, pa, string(want), "%s: the page shows the learner's order", ch.Slug)
+		for _, o := range oa {
+			assert.Regexp(t, `=(sync|async|o[0-9a-f]{8})$`, o, "%s: option values tell nothing about where an option is written", ch.Slug)
+		}
 	}
 	assert.Positive(t, differ, "two learners see a different order in some chapter")
 
@@ -291,6 +294,7 @@ func TestQuizRejectsTamperedAnswers(t *testing.T) {
 	cases := map[string]string{
 		"unknown question":   lessons.AnswerField + "no-such-question=0",
 		"value not offered":  lessons.AnswerField + q.ID + "=99",
+		"written position":   lessons.AnswerField + q.ID + "=0",
 		"script as a value":  lessons.AnswerField + q.ID + "=%3Cscript%3E",
 		"answer given twice": lessons.AnswerField + q.ID + "=" + q.Options[0].Value + "&" + lessons.AnswerField + q.ID + "=" + q.Options[1].Value,
 		"malformed body":     "%zz",
