@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -68,6 +71,35 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}
 }
 
+// TestMain lets a test run the real program in a child process (see
+// runMain): go-redis and others write to the process's own stderr, which the
+// in-process runCLI does not capture.
+func TestMain(m *testing.M) {
+	if os.Getenv("CROSSROADS_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runMain runs this test binary as the crossroads program with args and
+// returns its exit code, stdout and stderr.
+func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "CROSSROADS_TEST_RUN_MAIN=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+}
+
 func TestServeRefusesUnreachableRedis(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -78,6 +110,13 @@ func TestServeRefusesUnreachableRedis(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "unreachable")
 	assert.Contains(t, stderr, addr)
+
+	// The whole process says it in one line: no go-redis pool lines first.
+	code, _, stderr = runMain(t, "serve", "--addr", "127.0.0.1:0", "--redis-url", "redis://"+addr+"/0")
+	assert.Equal(t, 1, code)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	assert.Len(t, lines, 1, "one line of error, got:\n%s", stderr)
+	assert.Regexp(t, `^crossroads: redis at `+regexp.QuoteMeta(addr)+` is unreachable: `, lines[0])
 }
 
 func TestServeRunsAndStopsOnSignal(t *testing.T) {

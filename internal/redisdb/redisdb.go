@@ -10,8 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -54,13 +56,40 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	return openURL(ctx, url, opt)
 }
 
+// NewClient returns a go-redis client with Crossroads' defaults on top of
+// opt: every command gives up when its context does (a deadline from a
+// request is honoured even when Redis hangs, instead of the socket's 5 s
+// read timeout), and go-redis's own log lines go to slog at debug level.
+func NewClient(opt *redis.Options) *redis.Client {
+	quietGoRedis()
+	opt.ContextTimeoutEnabled = true
+	return redis.NewClient(opt)
+}
+
+var quietOnce sync.Once
+
+// quietGoRedis sends go-redis's internal log (one "failed to dial" line per
+// pool attempt, printed straight to stderr) to slog at debug level, so a
+// user sees the one clear error Open returns and an operator can still ask
+// for the detail with --log-level debug.
+func quietGoRedis() {
+	quietOnce.Do(func() { redis.SetLogger(slogLogger{}) })
+}
+
+// slogLogger is go-redis's internal.Logging on slog.
+type slogLogger struct{}
+
+func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "go-redis", "log", strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+
 func openEmbedded() (*DB, error) {
 	m := miniredis.NewMiniRedis()
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("start embedded redis: %w", err)
 	}
 	return &DB{
-		Client:   redis.NewClient(&redis.Options{Addr: m.Addr()}),
+		Client:   NewClient(&redis.Options{Addr: m.Addr()}),
 		Embedded: true,
 		Addr:     m.Addr(),
 		mini:     m,
@@ -73,7 +102,7 @@ func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	o.DialTimeout = opt.PingTimeout
-	c := redis.NewClient(o)
+	c := NewClient(o)
 	ctx, cancel := context.WithTimeout(ctx, opt.PingTimeout)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
