@@ -234,6 +234,9 @@ func (s *Server) labIndex(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, to)
 		return
 	}
+	if s.lab.mgr.Lookup(LearnerID(c)) == nil && !s.allow(c, rateSandboxes) {
+		return // this visit would make a sandbox, and the address has made its share
+	}
 	l, err := s.lab.mgr.Get(c.Request.Context(), LearnerID(c))
 	if errors.Is(err, labs.ErrFull) {
 		c.Header("Retry-After", "600")

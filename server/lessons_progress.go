@@ -47,6 +47,10 @@ func (s *Server) progressImport(c *gin.Context) {
 	switch mt {
 	case "multipart/form-data":
 		fh, err := c.FormFile("file")
+		if isTooLarge(err) {
+			s.tooLarge(c)
+			return
+		}
 		if err != nil {
 			s.errorPage(c, http.StatusBadRequest, "file: choose a progress file (crossroads-progress.json) to import.")
 			return

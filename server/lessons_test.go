@@ -307,8 +307,9 @@ func TestQuizRejectsTamperedAnswers(t *testing.T) {
 		})
 	}
 	t.Run("too large", func(t *testing.T) {
-		res, _ := postForm(t, nil, quizURL, "x="+strings.Repeat("a", 20<<10))
-		assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+		res, body := postForm(t, nil, quizURL, "x="+strings.Repeat("a", 20<<10))
+		assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+		assert.Contains(t, body, "at most 16 KB")
 	})
 	t.Run("unknown chapter", func(t *testing.T) {
 		res, _ := postForm(t, nil, base+"/lessons/nope/quiz", "")

@@ -51,11 +51,15 @@ func (s *Server) logRequests(c *gin.Context) {
 	c.Next()
 	path := c.Request.URL.Path
 	level := slog.LevelInfo
-	if path == "/healthz" || path == "/readyz" || path == "/metrics" || strings.HasPrefix(path, "/static/") {
+	if path == "/healthz" || path == "/readyz" || strings.HasPrefix(path, "/static/") {
 		level = slog.LevelDebug
 	}
+	method := c.Request.Method
+	if isHead(c.Request) {
+		method = http.MethodHead
+	}
 	s.log.Log(c.Request.Context(), level, "request",
-		"method", c.Request.Method,
+		"method", method,
 		"path", path,
 		"route", routeOf(c),
 		"status", c.Writer.Status(),
@@ -93,7 +97,7 @@ func (s *Server) learnerCookie(c *gin.Context) {
 			MaxAge:   365 * 24 * 3600,
 			HttpOnly: true,
 			SameSite: http.SameSiteLaxMode,
-			Secure:   c.Request.TLS != nil,
+			Secure:   s.secureRequest(c),
 		})
 	}
 	c.Set(learnerKey, id)

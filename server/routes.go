@@ -3,25 +3,25 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func (s *Server) routes() {
 	r := s.engine
+	// HEAD needs no routes of its own: headAsGet answers it for every GET.
 	r.GET("/", s.home)
-	r.HEAD("/", s.home)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	r.GET("/static/*path", s.assets.serve)
-	r.HEAD("/static/*path", s.assets.serve)
 	s.lessonRoutes(r)
 	s.labRoutes(r)
 	s.decideRoutes(r)
 	r.NoRoute(s.notFound)
+	r.NoMethod(s.methodNotAllowed)
 }
 
 func (s *Server) home(c *gin.Context) {
@@ -47,4 +47,22 @@ func (s *Server) readyz(c *gin.Context) {
 
 func (s *Server) notFound(c *gin.Context) {
 	s.render(c, http.StatusNotFound, "notfound", view{Title: "Page not found", Data: c.Request.URL.Path})
+}
+
+// methodNotAllowed answers a known address asked with a method it does not
+// take. gin has set the Allow header from the routes; every GET route also
+// answers HEAD (headAsGet), so the header says so.
+func (s *Server) methodNotAllowed(c *gin.Context) {
+	h := c.Writer.Header()
+	allow := strings.Split(h.Get("Allow"), ", ")
+	if slices.Contains(allow, http.MethodGet) && !slices.Contains(allow, http.MethodHead) {
+		allow = append(allow, http.MethodHead)
+	}
+	h.Set("Allow", strings.Join(allow, ", "))
+	method := c.Request.Method
+	if isHead(c.Request) {
+		method = http.MethodHead
+	}
+	s.failWith(c, http.StatusMethodNotAllowed, "method",
+		"This address does not take "+method+" requests; it answers "+strings.Join(allow, ", ")+".")
 }

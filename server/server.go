@@ -8,17 +8,20 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crossroads-learn/crossroads/labs"
@@ -54,7 +57,36 @@ type Config struct {
 	// /labs/results shows (labs.LoadRecordings). Nil reads the ones shipped
 	// in content/labs/results.
 	Recordings labs.Recordings
+
+	// ReadTimeout bounds reading one whole request, body included, so a
+	// client that trickles its body is cut off; zero means
+	// DefaultReadTimeout. WriteTimeout bounds handling and answering it
+	// (DefaultWriteTimeout); IdleTimeout bounds a kept-alive connection
+	// between requests (DefaultIdleTimeout); ReadHeaderTimeout bounds the
+	// request line and headers (DefaultReadHeaderTimeout). The lab's live
+	// stream is exempt from the read and write timeouts and bounds itself.
+	ReadTimeout, WriteTimeout, IdleTimeout, ReadHeaderTimeout time.Duration
+	// RateLimits bound the costly requests per client address; the zero
+	// value limits nothing.
+	RateLimits RateLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto headers are believed. Empty: none is, and the client
+	// is the peer of the connection.
+	TrustedProxies []netip.Prefix
+	// SecureCookies marks the learner cookie Secure on every answer, for a
+	// server that is only reached over HTTPS (through a proxy that does not
+	// send X-Forwarded-Proto).
+	SecureCookies bool
 }
+
+// Server timeouts when Config leaves them zero. The longest handler (a traced
+// signup) takes up to 20 s, well inside WriteTimeout.
+const (
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+)
 
 // Server is the web application. Create it with New.
 type Server struct {
@@ -66,6 +98,7 @@ type Server struct {
 	site    *site
 	metrics *httpMetrics
 	lab     *labWeb // nil without Config.Labs
+	rates   *rateLimiters
 	// closing is closed when shutdown starts, so long-lived streams end and
 	// let graceful shutdown finish.
 	closing chan struct{}
@@ -83,12 +116,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ready == nil {
 		cfg.Ready = func(context.Context) error { return nil }
 	}
+	for _, d := range []*time.Duration{&cfg.ReadTimeout, &cfg.WriteTimeout, &cfg.IdleTimeout, &cfg.ReadHeaderTimeout} {
+		if *d < 0 {
+			return nil, fmt.Errorf("server config: negative timeout %v", *d)
+		}
+	}
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		engine:  gin.New(),
 		closing: make(chan struct{}),
+		rates:   newRateLimiters(cfg.RateLimits),
 	}
 	var err error
 	if s.assets, err = loadAssets(); err != nil {
@@ -114,14 +157,27 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.engine.ContextWithFallback = true
-	s.engine.HandleMethodNotAllowed = false
-	s.engine.Use(s.recoverer, s.securityHeaders, s.logRequests, s.metrics.middleware, s.learnerCookie)
+	// A known address asked with the wrong method gets 405 and an Allow
+	// header naming the right ones.
+	s.engine.HandleMethodNotAllowed = true
+	// gin's own ClientIP believes the same proxies as clientIP.
+	proxies := make([]string, 0, len(cfg.TrustedProxies))
+	for _, p := range cfg.TrustedProxies {
+		proxies = append(proxies, p.String())
+	}
+	if err := s.engine.SetTrustedProxies(proxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
+	s.engine.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	s.engine.Use(s.recoverer, s.securityHeaders, s.logRequests, s.metrics.middleware,
+		s.streamDeadlines, s.rateLimit, s.limitBody, s.learnerCookie)
 	s.routes()
 	return s, nil
 }
 
 // Handler is the complete HTTP handler: routes, compression and cross-origin
-// request protection for state-changing methods.
+// request protection for state-changing methods. HEAD is answered for every
+// GET route (see headAsGet).
 func (s *Server) Handler() http.Handler {
 	gz, err := gzhttp.NewWrapper(gzhttp.ExceptContentTypes([]string{"text/event-stream"}))
 	if err != nil {
@@ -131,7 +187,16 @@ func (s *Server) Handler() http.Handler {
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Forbidden: cross-origin request refused.", http.StatusForbidden)
 	}))
-	return gz(csrf.Handler(s.engine))
+	return headAsGet(gz(csrf.Handler(s.engine)))
+}
+
+// MetricsHandler serves the Prometheus metrics of Config.Registry. It is not
+// on the public router: serve puts it on its own, loopback-only listener
+// (--metrics-addr).
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // Closing is closed when the server starts to shut down. Streaming handlers
@@ -143,8 +208,11 @@ func (s *Server) Closing() <-chan struct{} { return s.closing }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(func() { close(s.closing) })
@@ -167,3 +235,76 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return nil
 }
+
+// ServeMetrics answers GET /metrics on ln until ctx is done. Scrapes are
+// small and quick, so the timeouts are short.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.MetricsHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve metrics: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve metrics: %w", serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shut down metrics: %w", err)
+	}
+	return nil
+}
+
+// headKey marks a HEAD request that headAsGet passes on as a GET.
+type headKey struct{}
+
+// isHead reports whether r was a HEAD request before headAsGet turned it
+// into a GET.
+func isHead(r *http.Request) bool {
+	v, _ := r.Context().Value(headKey{}).(bool)
+	return v
+}
+
+// headAsGet answers HEAD for every GET route, as link checkers and uptime
+// probes expect: the request goes on as a GET, and net/http, which still sees
+// the original HEAD, sends the headers and drops the body. A streaming answer
+// ends at its first flush: its headers are all a HEAD gets.
+func headAsGet(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), headKey{}, true))
+		defer cancel()
+		g := r.Clone(ctx)
+		g.Method = http.MethodGet
+		next.ServeHTTP(&headWriter{ResponseWriter: w, done: cancel}, g)
+	})
+}
+
+// headWriter ends a HEAD request's handler once its headers are flushed.
+type headWriter struct {
+	http.ResponseWriter
+	done context.CancelFunc
+}
+
+func (w *headWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+	w.done()
+}
+
+func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

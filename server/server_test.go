@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -64,12 +65,14 @@ func TestReadinessFailsWhenRedisDoesNot(t *testing.T) {
 }
 
 func TestMetricsShowRequestHistogramsByRoute(t *testing.T) {
-	_, base := newTestServer(t, Config{})
+	s, base := newTestServer(t, Config{})
 	for range 3 {
 		get(t, base+"/")
 	}
 	get(t, base+"/no/such/page")
-	_, body := get(t, base+"/metrics")
+	m := httptest.NewServer(s.MetricsHandler()) // its own listener in serve (--metrics-addr)
+	defer m.Close()
+	_, body := get(t, m.URL+"/metrics")
 	assert.Contains(t, body, `crossroads_http_request_duration_seconds_count{method="GET",route="/",status="200"} 3`)
 	assert.Contains(t, body, `route="unmatched",status="404"`)
 	assert.Contains(t, body, "go_goroutines", "Go runtime metrics are exported")

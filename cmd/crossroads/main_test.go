@@ -62,6 +62,12 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"serve", "--addr", "nowhere"}, "--addr"},
 		{[]string{"serve", "extra"}, "takes no arguments"},
 		{[]string{"--log-level", "loud", "version"}, "--log-level"},
+		{[]string{"serve", "--metrics-addr", "nowhere"}, "--metrics-addr"},
+		{[]string{"serve", "--trusted-proxies", "10.0.0.0/8,proxy"}, "--trusted-proxies"},
+		{[]string{"serve", "--rate-sandboxes", "lots"}, "--rate-sandboxes"},
+		{[]string{"serve", "--rate-saves", "0/m"}, "--rate-saves"},
+		{[]string{"serve", "--rate-imports", "5/fortnight"}, "--rate-imports"},
+		{[]string{"serve", "--rate-uploads", "5"}, "--rate-uploads"},
 		{[]string{"version", "x"}, "takes no arguments"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
@@ -112,7 +118,7 @@ func TestServeRefusesUnreachableRedis(t *testing.T) {
 	assert.Contains(t, stderr, addr)
 
 	// The whole process says it in one line: no go-redis pool lines first.
-	code, _, stderr = runMain(t, "serve", "--addr", "127.0.0.1:0", "--redis-url", "redis://"+addr+"/0")
+	code, _, stderr = runMain(t, "serve", "--addr", "127.0.0.1:0", "--metrics-addr", "", "--redis-url", "redis://"+addr+"/0")
 	assert.Equal(t, 1, code)
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	assert.Len(t, lines, 1, "one line of error, got:\n%s", stderr)
@@ -124,7 +130,9 @@ func TestServeRunsAndStopsOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, &out, &errb) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, &out, &errb)
+	}()
 
 	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
 	var base string
@@ -141,6 +149,20 @@ func TestServeRunsAndStopsOnSignal(t *testing.T) {
 	res.Body.Close()
 	assert.Contains(t, string(body), "embedded Redis")
 	assert.Contains(t, errb.String(), "embedded Redis", "the log says which Redis is used")
+
+	// Metrics are on their own listener, not on the public one.
+	res, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	m := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/metrics)`).FindStringSubmatch(errb.String())
+	require.NotNil(t, m, "the log names the metrics address: %s", errb.String())
+	res, err = http.Get(m[1])
+	require.NoError(t, err)
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, string(body), "crossroads_http_request_duration_seconds")
 
 	cancel() // what SIGINT does through signal.NotifyContext
 	select {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,6 +31,13 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 	redisURL := cmd.Flags().String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db; empty starts an embedded one (env REDIS_URL)")
 	labMax := cmd.Flags().Int("lab-max", 200, "most lab sandboxes alive at once; beyond it visitors see \"lab is full\"")
 	labIdle := cmd.Flags().Duration("lab-idle", 2*time.Hour, "close a lab sandbox (and delete its keys) after this long unused")
+	metricsAddr := cmd.Flags().String("metrics-addr", envOr("CROSSROADS_METRICS_ADDR", "127.0.0.1:9464"), "address of the Prometheus /metrics listener, kept off the public one; empty turns it off (env CROSSROADS_METRICS_ADDR)")
+	trustedProxies := cmd.Flags().String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
+	secureCookies := cmd.Flags().Bool("secure-cookies", false, "mark the learner cookie Secure on every answer (the site is only reached over HTTPS)")
+	rateSandboxes := cmd.Flags().String("rate-sandboxes", "10/m", "most new lab sandboxes per client address, N/period (s, m, h) or off")
+	rateSaves := cmd.Flags().String("rate-saves", "60/m", "most decide saves (start, step) per client address, N/period or off")
+	rateImports := cmd.Flags().String("rate-imports", "10/m", "most progress imports per client address, N/period or off")
+	rateUploads := cmd.Flags().String("rate-uploads", "10/m", "most answer-file uploads per client address, N/period or off")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if _, _, err := net.SplitHostPort(*addr); err != nil {
 			return usagef("--addr: %q is not host:port", *addr)
@@ -39,6 +47,30 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 		}
 		if *labIdle < time.Minute || *labIdle > 7*24*time.Hour {
 			return usagef("--lab-idle: %v is not between 1m and 168h", *labIdle)
+		}
+		if *metricsAddr != "" {
+			if _, _, err := net.SplitHostPort(*metricsAddr); err != nil {
+				return usagef("--metrics-addr: %q is not host:port (or empty for none)", *metricsAddr)
+			}
+		}
+		proxies, err := server.ParseTrustedProxies(*trustedProxies)
+		if err != nil {
+			return usagef("--trusted-proxies: %v", err)
+		}
+		var limits server.RateLimits
+		for _, f := range []struct {
+			name string
+			val  string
+			to   *server.Rate
+		}{
+			{"rate-sandboxes", *rateSandboxes, &limits.Sandboxes},
+			{"rate-saves", *rateSaves, &limits.Saves},
+			{"rate-imports", *rateImports, &limits.Imports},
+			{"rate-uploads", *rateUploads, &limits.Uploads},
+		} {
+			if *f.to, err = server.ParseRate(f.val); err != nil {
+				return usagef("--%s: %v", f.name, err)
+			}
 		}
 		ctx := cmd.Context()
 		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{})
@@ -81,6 +113,10 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 			Labs:       mgr,
 			Lessons:    catalog,
 			Recordings: recs,
+
+			RateLimits:     limits,
+			TrustedProxies: proxies,
+			SecureCookies:  *secureCookies,
 		})
 		if err != nil {
 			return fmt.Errorf("build server: %w", err)
@@ -88,6 +124,23 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 		ln, err := net.Listen("tcp", *addr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *addr, err)
+		}
+		if *metricsAddr != "" {
+			mln, err := net.Listen("tcp", *metricsAddr)
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("--metrics-addr: listen on %s: %w (pick another address, or --metrics-addr \"\" for none)", *metricsAddr, err)
+			}
+			slog.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+			mctx, stopMetrics := context.WithCancel(ctx)
+			metricsDone := make(chan struct{})
+			go func() {
+				defer close(metricsDone)
+				if err := srv.ServeMetrics(mctx, mln); err != nil {
+					slog.Error("metrics listener stopped", "err", err)
+				}
+			}()
+			defer func() { stopMetrics(); <-metricsDone }()
 		}
 		slog.Info("serving", "url", "http://"+ln.Addr().String())
 		fmt.Fprintf(cmd.OutOrStdout(), "Crossroads is running at http://%s (Ctrl-C to stop)\n", ln.Addr())
