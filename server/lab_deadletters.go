@@ -172,7 +172,7 @@ func parseDeadView(q url.Values, prefix string) (deadView, string, string) {
 	if v.Group != "" && !slices.Contains(labs.Groups, v.Group) {
 		return deadView{}, "group", "Group: " + strconv.Quote(v.Group) + " is not one of " + strings.Join(labs.Groups, ", ")
 	}
-	if v.Before != "" && !deadIDPattern.MatchString(v.Before) {
+	if v.Before != "" && !validDeadID(v.Before) {
 		return deadView{}, "before", "Before: " + strconv.Quote(v.Before) + " is not a dead letter id like 1700000000000-0"
 	}
 	return v, "", ""
@@ -458,6 +458,10 @@ func (s *Server) labReplay(c *gin.Context) {
 			s.labFail(c, http.StatusBadRequest, "id", "Dead letter: choose which one to replay (id=…), all of them (all=1) or a kind (code=…, group=…)")
 			return
 		}
+		if !validDeadID(id) {
+			s.labFail(c, http.StatusBadRequest, "id", "Dead letter: "+strconv.Quote(truncateID(id))+" is not a dead letter id like 1700000000000-0")
+			return
+		}
 		dl, err := replayOne(ctx, l, id)
 		if errors.Is(err, labs.ErrNotFound) && !wantsJSON(c) {
 			// A second press of the same button: say so where it was pressed.
@@ -641,6 +645,30 @@ func agoWords(d time.Duration) string {
 }
 
 var tagPattern = regexp.MustCompile(`<[^>]*>`)
+
+// validDeadID reports whether id is a stream entry id Redis accepts: two
+// whole numbers that each fit in 64 bits ("1700000000000-0"). The pattern
+// alone lets through 20-digit parts past 2^64-1, which Redis refuses with an
+// error that would read as an outage.
+func validDeadID(id string) bool {
+	if !deadIDPattern.MatchString(id) {
+		return false
+	}
+	ms, seq, _ := strings.Cut(id, "-")
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+		return false
+	}
+	_, err := strconv.ParseUint(seq, 10, 64)
+	return err == nil
+}
+
+// truncateID shortens a bad id for an error message.
+func truncateID(id string) string {
+	if len(id) > 48 {
+		return id[:48] + "…"
+	}
+	return id
+}
 
 // plainText turns words rendered for a page into text for JSON.
 func plainText(h template.HTML) string {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,11 +38,27 @@ type tracePage struct {
 	T     labText
 }
 
+// Bounds of a traced signup's fields, as the signup API checks them.
+const (
+	maxTraceEmail = 254 // bytes, as RFC 5321 allows
+	maxTraceName  = 100 // characters
+)
+
 // labTrace sends one signup and shows what happened to it, step by step.
 func (s *Server) labTrace(c *gin.Context) {
 	l := labOf(c)
-	email := c.PostForm("email")
-	name := c.PostForm("name")
+	email := strings.TrimSpace(c.PostForm("email"))
+	name := strings.TrimSpace(c.PostForm("name"))
+	// The signup API reads at most 4 KB; longer fields are refused here,
+	// naming the field, rather than as a cut-off body.
+	if len(email) > maxTraceEmail {
+		s.labFail(c, http.StatusBadRequest, "email", fmt.Sprintf("Email: must be at most %d characters, got %d", maxTraceEmail, len(email)))
+		return
+	}
+	if n := utf8.RuneCountInString(name); n > maxTraceName {
+		s.labFail(c, http.StatusBadRequest, "name", fmt.Sprintf("Name: must be at most %d characters, got %d", maxTraceName, n))
+		return
+	}
 	if email == "" {
 		email = "trace-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "@example.com"
 	}

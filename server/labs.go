@@ -223,15 +223,19 @@ func (s *Server) labIndex(c *gin.Context) {
 		}
 	}
 	if id, err := c.Cookie(learnerCookieName); err != nil || id != LearnerID(c) {
+		c.Header("Cache-Control", "no-store")
+		if c.Query(cookieCheckParam) != "" {
+			// Sent back once with the cookie and still without it: this
+			// client keeps no cookies. Say so instead of redirecting for ever.
+			s.render(c, http.StatusOK, "lab-cookies", view{Title: "The lab needs a cookie", Section: "labs",
+				Data: labCookiesPage{T: s.lab.text, Retry: labsURL(sc, false)}})
+			return
+		}
 		// The learner cookie was minted just now: come back with it before a
 		// sandbox is made, so clients that keep no cookies (crawlers, scripts)
-		// cannot create one per request. The scenario asked for comes along.
-		c.Header("Cache-Control", "no-store")
-		to := "/labs"
-		if sc != nil {
-			to += "?scenario=" + url.QueryEscape(sc.ID)
-		}
-		c.Redirect(http.StatusSeeOther, to)
+		// cannot create one per request. The scenario asked for comes along,
+		// and a marker tells the second visit from the first.
+		c.Redirect(http.StatusSeeOther, labsURL(sc, true))
 		return
 	}
 	if s.lab.mgr.Lookup(LearnerID(c)) == nil && !s.allow(c, rateSandboxes) {
@@ -254,6 +258,32 @@ func (s *Server) labIndex(c *gin.Context) {
 		return
 	}
 	s.renderLab(c, http.StatusOK, l, labNotice{})
+}
+
+// cookieCheckParam marks the redirect that hands a new learner their cookie;
+// arriving with it and without the cookie means cookies are off.
+const cookieCheckParam = "cookie"
+
+// labsURL is /labs, with the scenario asked for and, for the cookie
+// redirect, the marker.
+func labsURL(sc *scenarioView, check bool) string {
+	q := url.Values{}
+	if sc != nil {
+		q.Set("scenario", sc.ID)
+	}
+	if check {
+		q.Set(cookieCheckParam, "1")
+	}
+	if len(q) == 0 {
+		return "/labs"
+	}
+	return "/labs?" + q.Encode()
+}
+
+// labCookiesPage is what lab-cookies.html receives.
+type labCookiesPage struct {
+	T     labText
+	Retry string
 }
 
 // labScenarioLink is a scenario's address that does not depend on the

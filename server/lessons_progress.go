@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,6 +81,10 @@ func (s *Server) progressImport(c *gin.Context) {
 		s.errorPage(c, http.StatusBadRequest, "The progress file could not be read.")
 		return
 	}
+	if field, msg := boundImport(e); field != "" {
+		s.errorPage(c, http.StatusBadRequest, "This progress file was not imported: "+field+": "+msg+".")
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := store.Import(ctx, LearnerID(c), e); err != nil {
@@ -102,4 +109,29 @@ func (s *Server) progressReset(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/lessons?done=reset")
+}
+
+// Bounds on the numbers of an imported progress file, beyond what
+// lessons.ParseImport checks: nobody answers a check a hundred thousand
+// times, and a count near 2^63 would make the next saved attempt overflow
+// Redis's counter.
+const (
+	maxImportedAttempts = 100_000
+	maxImportedTotal    = 1_000
+)
+
+// boundImport checks every number of e against a sane range; it returns the
+// field and what is wrong, or "" when all are in range.
+func boundImport(e *lessons.Export) (field, msg string) {
+	for _, slug := range slices.Sorted(maps.Keys(e.Chapters)) {
+		cp := e.Chapters[slug]
+		f := "chapters." + slug
+		switch {
+		case cp.Attempts > maxImportedAttempts:
+			return f + ".attempts", fmt.Sprintf("%d is more than %d", cp.Attempts, maxImportedAttempts)
+		case cp.Total < 0 || cp.Total > maxImportedTotal:
+			return f + ".total", fmt.Sprintf("%d is outside 0..%d", cp.Total, maxImportedTotal)
+		}
+	}
+	return "", ""
 }
