@@ -3,9 +3,11 @@ package labs
 import (
 	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,14 +26,136 @@ func shippedScenarios(t *testing.T) []*Scenario {
 
 func TestShippedScenariosLoadInOrder(t *testing.T) {
 	scs := shippedScenarios(t)
-	require.Len(t, scs, 9)
+	require.Len(t, scs, 15)
 	for i, sc := range scs {
 		assert.Equal(t, i+1, sc.Order, sc.ID)
 		assert.GreaterOrEqual(t, sc.Predict.Correct(), 0, sc.ID)
 		assert.NotEmpty(t, sc.Hints, sc.ID)
-		assert.NotEmpty(t, sc.Lesson.Href, sc.ID)
+		assert.Regexp(t, `^/lessons/[a-z0-9-]+#[a-z0-9-]+$`, sc.Lesson.Href, sc.ID)
+		assert.NotEmpty(t, sc.Situation, sc.ID)
+		assert.NotEmpty(t, sc.Explanation, sc.ID)
+		assert.NotEmpty(t, sc.Show, sc.ID)
+		assert.Len(t, sc.Predict.Options, 3, sc.ID)
+		for _, o := range sc.Predict.Options {
+			assert.NotEmpty(t, o.Why, "%s: every option says why", sc.ID)
+		}
 	}
 	assert.Equal(t, "email-down", scs[2].ID)
+	var ids []string
+	for _, sc := range scs[9:] {
+		ids = append(ids, sc.ID)
+	}
+	assert.Equal(t, []string{"outbox", "time-to-effect", "timeout-took-effect", "long-outage", "slow-work", "sync-chain"}, ids)
+}
+
+// Every scenario says what its runs show as checked claims, and each claim
+// names runs the scenario has (LoadScenarios refuses the others).
+func TestEveryShippedScenarioMakesClaims(t *testing.T) {
+	for _, sc := range shippedScenarios(t) {
+		assert.GreaterOrEqual(t, len(sc.Claims), 2, sc.ID)
+		assert.LessOrEqual(t, len(sc.Claims), 4, sc.ID)
+		for _, c := range sc.Claims {
+			_, err := parseCheck(c.Check, len(sc.Runs))
+			assert.NoError(t, err, sc.ID)
+		}
+	}
+}
+
+// "Pick the longest answer" must not beat thinking: across the scenarios,
+// the right option is the longest in at most 40 % of the predictions (the
+// rule the knowledge checks of the lessons follow too), and it does not sit
+// in the same place most of the time either.
+func TestTheRightPredictionIsNotUsuallyTheLongest(t *testing.T) {
+	scs := shippedScenarios(t)
+	longest := 0
+	at := map[int]int{}
+	for _, sc := range scs {
+		at[sc.Predict.Correct()]++
+		right, wrong := 0, 0
+		for _, o := range sc.Predict.Options {
+			n := utf8.RuneCountInString(strings.Join(strings.Fields(o.Text), " "))
+			if o.Correct {
+				right = n
+			} else {
+				wrong = max(wrong, n)
+			}
+		}
+		if right > wrong {
+			longest++
+			t.Logf("%s: the right option is the longest (%d characters, the longest wrong one %d)", sc.ID, right, wrong)
+		}
+	}
+	assert.LessOrEqual(t, float64(longest), 0.4*float64(len(scs)), "the right option is the longest in %d of %d scenarios", longest, len(scs))
+	for i, n := range at {
+		assert.LessOrEqual(t, n, len(scs)/2, "the right option is option %d in %d of %d scenarios", i+1, n, len(scs))
+	}
+}
+
+// The web lab gives each guided run a minute to drain, counted from the end
+// of its load or from the recovery of the services, whichever is later; a
+// run that only starts draining after minutes would keep a learner waiting.
+func TestGuidedRunsFitTheWebLab(t *testing.T) {
+	for _, sc := range shippedScenarios(t) {
+		plan, err := sc.Plan(DefaultSettings())
+		require.NoError(t, err, sc.ID)
+		for i, run := range plan {
+			l := run.Load
+			assert.LessOrEqual(t, l.RecoverAfter, time.Minute, "%s run %d", sc.ID, i+1)
+			if l.Rate > 0 {
+				assert.LessOrEqual(t, float64(l.Signups)/l.Rate, 60.0, "%s run %d: an open-loop load of at most a minute", sc.ID, i+1)
+			}
+			assert.LessOrEqual(t, l.Signups, 1000, "%s run %d", sc.ID, i+1)
+		}
+	}
+}
+
+// The settings of the newer scenarios reach the runs: the lease and its
+// renewal, a retry policy scaled down in time, a chain, a naive publish.
+func TestNewScenarioSettingsReachTheirRuns(t *testing.T) {
+	byID := map[string]*Scenario{}
+	for _, sc := range shippedScenarios(t) {
+		byID[sc.ID] = sc
+	}
+	plan := func(id string) []PlannedRun {
+		t.Helper()
+		require.Contains(t, byID, id)
+		p, err := byID[id].Plan(DefaultSettings())
+		require.NoError(t, err, id)
+		return p
+	}
+
+	work := plan("slow-work")
+	require.Len(t, work, 2)
+	for _, r := range work {
+		assert.Equal(t, 300*time.Millisecond, r.Settings.Lease)
+		assert.Greater(t, r.Settings.Email.Latency, r.Settings.Lease, "the work is slower than the lease")
+		assert.False(t, r.Settings.Idempotency)
+	}
+	assert.True(t, work[0].Settings.NoLeaseRenewal)
+	assert.False(t, work[1].Settings.NoLeaseRenewal)
+
+	outage := plan("long-outage")[0]
+	assert.True(t, outage.Settings.Email.Down)
+	assert.Equal(t, 40*time.Second, outage.Load.RecoverAfter)
+	def := DefaultSettings()
+	assert.Equal(t, def.MaxRetryAge/15, outage.Settings.MaxRetryAge, "the retry policy is sped up fifteen-fold")
+	assert.Equal(t, def.RetryMaxBackoff/15, outage.Settings.RetryMaxBackoff)
+	assert.InDelta(t, float64(def.RetryAfter/15), float64(outage.Settings.RetryAfter), float64(time.Millisecond))
+	assert.Equal(t, def.MaxDeliveries, outage.Settings.MaxDeliveries)
+	assert.Equal(t, 10*time.Minute/15, outage.Load.RecoverAfter, "the outage stands for ten minutes")
+
+	chain := plan("sync-chain")
+	assert.Zero(t, chain[0].Settings.ChainDepth)
+	assert.Equal(t, 3, chain[1].Settings.ChainDepth)
+	assert.Equal(t, 100*time.Millisecond, chain[1].Settings.Chain.Latency)
+	assert.InDelta(t, 0.05, chain[1].Settings.Chain.ErrorRate, 1e-9)
+
+	outbox := plan("outbox")
+	assert.Equal(t, PublishNaive, outbox[0].Settings.Publish)
+	assert.Equal(t, PublishOutbox, outbox[1].Settings.Publish)
+
+	timeout := plan("timeout-took-effect")[0]
+	assert.Greater(t, timeout.Settings.Email.Latency, timeout.Settings.Timeout, "the call gives up before the work is done")
 }
 
 func TestScenarioPlanAppliesSettingsOverBase(t *testing.T) {
