@@ -60,7 +60,7 @@ func checkLongestRight(chapters []*Chapter) []error {
 		return nil
 	}
 	errs := []error{fmt.Errorf("knowledge checks: the right option is the longest in %d of %d choice questions (%.0f %%); at most %.0f %% may be, "+
-		"or choosing the longest answer beats reading the chapter. Make the wrong options as long and plausible as the right one in some of these:",
+		"or choosing the longest answer beats reading the chapter; make the wrong options as long and plausible as the right one in some of these",
 		len(hits), total, 100*float64(len(hits))/float64(total), 100*MaxLongestRight)}
 	for _, h := range hits {
 		errs = append(errs, fmt.Errorf("%s:%d: question %q: the right option is the longest (%d characters; the longest wrong one has %d)",
