@@ -1,8 +1,10 @@
 package decide
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -65,9 +68,26 @@ func Slug(title string) string {
 	return s
 }
 
+// Limits on what a folder of records may hold.
+const (
+	// MaxRecordNumber is the highest record number read or written; a
+	// file numbered beyond it is refused, so the next number never
+	// overflows.
+	MaxRecordNumber = 999_999
+	// maxRecordBytes bounds one record file (or the index) read into memory.
+	maxRecordBytes = 1 << 20
+)
+
 // ListRecords reads every NNNN-*.md record in dir, in number order. A
-// missing folder has no records.
-func ListRecords(dir string) ([]Record, error) {
+// missing folder has no records. A file named like a record that is not a
+// regular file (a named pipe, a device) or whose number is beyond
+// MaxRecordNumber is refused with an error naming it (ErrInvalid): it is
+// never opened, so a pipe cannot block the command. It stops when ctx is
+// done.
+func ListRecords(ctx context.Context, dir string) ([]Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list records in %s: %w", dir, err)
+	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -81,13 +101,16 @@ func ListRecords(dir string) ([]Record, error) {
 		if m == nil || e.IsDir() {
 			continue
 		}
-		n, err := strconv.Atoi(m[1])
-		if err != nil {
-			continue
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("list records in %s: %w", dir, err)
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > MaxRecordNumber {
+			return nil, invalidf("%s: record numbers above %d are not supported; rename the file", filepath.Join(dir, e.Name()), MaxRecordNumber)
+		}
+		b, err := readRegular(filepath.Join(dir, e.Name()), e)
 		if err != nil {
-			return nil, fmt.Errorf("read record %s: %w", e.Name(), err)
+			return nil, err
 		}
 		r := parseRecord(string(b))
 		r.Number, r.File = n, e.Name()
@@ -95,6 +118,59 @@ func ListRecords(dir string) ([]Record, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Number < out[j].Number })
 	return out, nil
+}
+
+// readRegular reads path only if it is a regular file (or a link to one) of
+// at most maxRecordBytes. e, when known, saves a stat: its type comes from
+// the folder listing. The file is opened non-blocking and checked again
+// once open, so a pipe swapped in meanwhile cannot block the read either.
+func readRegular(path string, e fs.DirEntry) ([]byte, error) {
+	var mode fs.FileMode
+	if e != nil && e.Type()&fs.ModeSymlink == 0 {
+		mode = e.Type()
+	} else {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		mode = fi.Mode()
+	}
+	if !mode.IsRegular() {
+		return nil, notRegular(path, mode)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegular(path, fi.Mode())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxRecordBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxRecordBytes {
+		return nil, invalidf("%s is larger than %d bytes; a decision record is far smaller", path, maxRecordBytes)
+	}
+	return b, nil
+}
+
+func notRegular(path string, mode fs.FileMode) error {
+	kind := "not a regular file"
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "a named pipe, not a file"
+	case mode&fs.ModeSocket != 0:
+		kind = "a socket, not a file"
+	case mode&fs.ModeDevice != 0:
+		kind = "a device, not a file"
+	}
+	return invalidf("%s is %s; move it out of the records folder", path, kind)
 }
 
 var numberedTitle = regexp.MustCompile(`^\d+\.\s+`)
@@ -163,29 +239,36 @@ func normaliseStatus(line string) string {
 }
 
 // NextNumber is one more than the highest record number in dir.
-func NextNumber(dir string) (int, error) {
-	recs, err := ListRecords(dir)
+func NextNumber(ctx context.Context, dir string) (int, error) {
+	recs, err := ListRecords(ctx, dir)
 	if err != nil {
 		return 0, err
 	}
 	if len(recs) == 0 {
 		return 1, nil
 	}
-	return recs[len(recs)-1].Number + 1, nil
+	last := recs[len(recs)-1]
+	if last.Number >= MaxRecordNumber {
+		return 0, invalidf("%s already has the highest record number %d; a new record cannot be numbered after it", filepath.Join(dir, last.File), MaxRecordNumber)
+	}
+	return last.Number + 1, nil
 }
 
 // WriteRecord renders a into dir as NNNN-slug.md, numbered after the highest
 // existing record, creates the folder when needed and regenerates the index.
 // It never overwrites a file.
-func WriteRecord(dir string, a Answers, format string) (Record, error) {
+func WriteRecord(ctx context.Context, dir string, a Answers, format string) (Record, error) {
 	if format == FormatJSON {
 		return Record{}, invalidf("format json cannot be written as a record; use madr, nygard or minimal")
+	}
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("write record in %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Record{}, fmt.Errorf("create %s: %w", dir, err)
 	}
 	for range 5 { // another writer may take the number between list and create
-		n, err := NextNumber(dir)
+		n, err := NextNumber(ctx, dir)
 		if err != nil {
 			return Record{}, err
 		}
@@ -210,7 +293,7 @@ func WriteRecord(dir string, a Answers, format string) (Record, error) {
 		}
 		r := parseRecord(text)
 		r.Number, r.File = n, name
-		return r, WriteIndex(dir)
+		return r, WriteIndex(ctx, dir)
 	}
 	return Record{}, fmt.Errorf("write record in %s: numbers kept being taken", dir)
 }
@@ -243,8 +326,8 @@ func CheckTransition(from, to string) error {
 	return nil
 }
 
-func findRecord(dir string, n int) (Record, error) {
-	recs, err := ListRecords(dir)
+func findRecord(ctx context.Context, dir string, n int) (Record, error) {
+	recs, err := ListRecords(ctx, dir)
 	if err != nil {
 		return Record{}, err
 	}
@@ -258,8 +341,8 @@ func findRecord(dir string, n int) (Record, error) {
 
 // SetStatus moves record n in dir to status, following the lifecycle, and
 // regenerates the index.
-func SetStatus(dir string, n int, status string) (Record, error) {
-	r, err := findRecord(dir, n)
+func SetStatus(ctx context.Context, dir string, n int, status string) (Record, error) {
+	r, err := findRecord(ctx, dir, n)
 	if err != nil {
 		return Record{}, err
 	}
@@ -270,21 +353,21 @@ func SetStatus(dir string, n int, status string) (Record, error) {
 		return Record{}, err
 	}
 	r.Status, r.StatusLine = status, status
-	return r, WriteIndex(dir)
+	return r, WriteIndex(ctx, dir)
 }
 
 // Supersede marks record old as superseded by record new, writing a link
 // into both, and regenerates the index. It reads records written by
 // adr-tools as well as MADR ones.
-func Supersede(dir string, oldN, newN int) error {
+func Supersede(ctx context.Context, dir string, oldN, newN int) error {
 	if oldN == newN {
 		return invalidf("a record cannot supersede itself")
 	}
-	old, err := findRecord(dir, oldN)
+	old, err := findRecord(ctx, dir, oldN)
 	if err != nil {
 		return err
 	}
-	nw, err := findRecord(dir, newN)
+	nw, err := findRecord(ctx, dir, newN)
 	if err != nil {
 		return err
 	}
@@ -299,7 +382,7 @@ func Supersede(dir string, oldN, newN int) error {
 	if err := addLink(dir, nw, t.label("supersedes")+" "+ref(old)); err != nil {
 		return err
 	}
-	return WriteIndex(dir)
+	return WriteIndex(ctx, dir)
 }
 
 // rewriteStatus replaces a record's status: the front matter line of a MADR
@@ -307,9 +390,9 @@ func Supersede(dir string, oldN, newN int) error {
 // is a sentence naming a related record; MADR records get it under the title.
 func rewriteStatus(dir string, r Record, status, link string) error {
 	path := filepath.Join(dir, r.File)
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path, nil)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", r.File, err)
+		return err
 	}
 	text := strings.ReplaceAll(string(b), "\r\n", "\n")
 	if r.MADR {
@@ -360,9 +443,9 @@ func replaceStatusSection(text, line string) (string, error) {
 // of a Nygard record (as adr-tools does), under the title of a MADR one.
 func addLink(dir string, r Record, link string) error {
 	path := filepath.Join(dir, r.File)
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path, nil)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", r.File, err)
+		return err
 	}
 	text := strings.ReplaceAll(string(b), "\r\n", "\n")
 	if r.MADR {
@@ -437,8 +520,8 @@ var unescapedPipe = regexp.MustCompile(`(^|[^\\])\|`)
 // WriteIndex regenerates the table of records in dir/README.md. Only the
 // part between the crossroads markers is replaced; a README without them
 // gets the table appended, so nothing a team wrote is lost.
-func WriteIndex(dir string) error {
-	recs, err := ListRecords(dir)
+func WriteIndex(ctx context.Context, dir string) error {
+	recs, err := ListRecords(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -460,7 +543,7 @@ func WriteIndex(dir string) error {
 	block := b.String()
 
 	path := filepath.Join(dir, "README.md")
-	old, err := os.ReadFile(path)
+	old, err := readRegular(path, nil)
 	var text string
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -3,45 +3,46 @@ package decide
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Parse reads answers from YAML or JSON (JSON is detected by its leading
 // brace) and validates them. Every problem is reported by its field path in a
-// *ValidationError, including unknown fields and values of the wrong type.
+// *ValidationError, including unknown fields, values of the wrong type and
+// keys given twice; past MaxErrors problems the rest are only counted. A file
+// larger than MaxInputBytes, nested too deep or holding absurdly many fields
+// is refused before its fields are read.
 func Parse(data []byte) (Answers, error) {
 	if len(data) > MaxInputBytes {
 		return Answers{}, &ValidationError{Fields: []FieldError{{Path: "(file)", Msg: fmt.Sprintf("is larger than %d bytes", MaxInputBytes)}}}
 	}
 	var raw any
+	var err error
 	trimmed := bytes.TrimSpace(data)
 	if bytes.HasPrefix(trimmed, []byte("{")) {
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.UseNumber()
-		if err := dec.Decode(&raw); err != nil {
-			return Answers{}, &ValidationError{Fields: []FieldError{{Path: "(file)", Msg: "is not valid JSON: " + err.Error()}}}
-		}
-		if dec.More() {
-			return Answers{}, &ValidationError{Fields: []FieldError{{Path: "(file)", Msg: "has data after the JSON object"}}}
-		}
+		raw, err = readJSONAnswers(trimmed)
 	} else {
-		if err := yaml.Unmarshal(trimmed, &raw); err != nil {
-			return Answers{}, &ValidationError{Fields: []FieldError{{Path: "(file)", Msg: "is not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
-		}
+		raw, err = readYAMLAnswers(trimmed)
+	}
+	if err != nil {
+		return Answers{}, err
 	}
 	var d decoder
 	a := d.answers(raw)
 	if len(d.errs) > 0 {
-		return a, &ValidationError{Fields: d.errs}
+		return a, capped(d.errs)
 	}
 	if err := Validate(a); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return a, capped(ve.Fields)
+		}
 		return a, err
 	}
 	return a, nil

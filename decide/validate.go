@@ -19,15 +19,46 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
 
-// ValidationError is every problem found in one set of answers.
-type ValidationError struct{ Fields []FieldError }
+// ValidationError is every problem found in one set of answers, or the
+// first MaxErrors of them when there are more.
+type ValidationError struct {
+	Fields []FieldError
+	// More counts the problems found beyond Fields and not listed.
+	More int
+}
+
+// MaxErrors is how many problems a parse reports by name; the rest are only
+// counted, so a file full of mistakes cannot produce a page of megabytes.
+const MaxErrors = 20
 
 func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Fields))
+	parts := make([]string, len(e.Fields), len(e.Fields)+1)
 	for i, f := range e.Fields {
 		parts[i] = f.Error()
 	}
+	if m := e.MoreMessage(); m != "" {
+		parts = append(parts, m)
+	}
 	return strings.Join(parts, "\n")
+}
+
+// MoreMessage says how many problems were left unlisted, or "" when none.
+func (e *ValidationError) MoreMessage() string {
+	switch {
+	case e == nil || e.More <= 0:
+		return ""
+	case e.More == 1:
+		return "… and 1 more problem; fix the ones above first"
+	}
+	return fmt.Sprintf("… and %d more problems; fix the ones above first", e.More)
+}
+
+// capped keeps the first MaxErrors problems and counts the rest.
+func capped(fields []FieldError) *ValidationError {
+	if len(fields) <= MaxErrors {
+		return &ValidationError{Fields: fields}
+	}
+	return &ValidationError{Fields: fields[:MaxErrors:MaxErrors], More: len(fields) - MaxErrors}
 }
 
 // ByPath returns the message for path, if any.
@@ -59,12 +90,33 @@ func (c *checker) text(path, s string, required bool, max int, multiline bool) {
 		c.add(path, "must be at most %d characters", max)
 	default:
 		for _, r := range s {
-			if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) {
-				c.add(path, "must not contain control characters")
+			if name, ok := directionControls[r]; ok {
+				c.add(path, "must not contain U+%04X (%s): text-direction controls make text display differently from what it says", r, name)
+				return
+			}
+			if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) ||
+				!multiline && (r == '\u2028' || r == '\u2029') {
+				c.add(path, "must not contain control characters (found U+%04X)", r)
 				return
 			}
 		}
 	}
+}
+
+// directionControls are the Unicode bidirectional embeddings, overrides and
+// isolates: invisible, they reorder the text around them, so a title or a
+// service name could read differently from the characters it holds
+// ("Trojan Source", CVE-2021-42574).
+var directionControls = map[rune]string{
+	'\u202A': "LEFT-TO-RIGHT EMBEDDING",
+	'\u202B': "RIGHT-TO-LEFT EMBEDDING",
+	'\u202C': "POP DIRECTIONAL FORMATTING",
+	'\u202D': "LEFT-TO-RIGHT OVERRIDE",
+	'\u202E': "RIGHT-TO-LEFT OVERRIDE",
+	'\u2066': "LEFT-TO-RIGHT ISOLATE",
+	'\u2067': "RIGHT-TO-LEFT ISOLATE",
+	'\u2068': "FIRST STRONG ISOLATE",
+	'\u2069': "POP DIRECTIONAL ISOLATE",
 }
 
 func (c *checker) oneOf(path, v string, allowed []string, optional bool) {

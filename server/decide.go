@@ -16,8 +16,13 @@ import (
 	"github.com/crossroads-learn/crossroads/decide"
 )
 
-// maxDecideForm bounds a wizard post or an uploaded answers file.
-const maxDecideForm = 1 << 20
+// Body limits of the decide routes. A wizard post carries at most a step's
+// answers; an upload carries one answers file and its multipart envelope.
+const (
+	maxDecideForm      = 1 << 20
+	maxDecideStartForm = 4 << 10
+	maxDecideUpload    = decide.MaxInputBytes + 16<<10
+)
 
 // decideRoutes serves the decision wizard: five steps and a review page,
 // with the learner's answers kept server-side in Redis.
@@ -88,6 +93,7 @@ func (s *Server) loadDecide(c *gin.Context) (decideDraft, bool, bool) {
 	d, found, err := s.loadDraft(c.Request.Context(), LearnerID(c))
 	if err != nil {
 		s.log.Error("decide draft", "err", err)
+		c.Header("Retry-After", "5")
 		s.errorPage(c, http.StatusServiceUnavailable, "Your saved answers cannot be reached right now. Please try again in a moment.")
 		return d, false, false
 	}
@@ -105,13 +111,23 @@ func (s *Server) savedDraft(c *gin.Context) (decideDraft, bool) {
 }
 
 func (s *Server) decideSave(c *gin.Context, d decideDraft) bool {
-	if err := s.saveDraft(c.Request.Context(), LearnerID(c), d); err != nil {
+	err := s.saveDraft(c.Request.Context(), LearnerID(c), d)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, errDecideDraftTooLarge):
+		s.log.Info("decide draft refused", "err", err)
+		s.errorPage(c, http.StatusRequestEntityTooLarge, decideTooLargeMessage)
+	default:
 		s.log.Error("decide save", "err", err)
+		c.Header("Retry-After", "5")
 		s.errorPage(c, http.StatusServiceUnavailable, "Your answers could not be saved right now. Please try again in a moment.")
-		return false
 	}
-	return true
+	return false
 }
+
+var decideTooLargeMessage = fmt.Sprintf("Together your answers are too large to keep: at most %d KB can be saved. "+
+	"Shorten the longest answers or remove a journey; the answers saved before are kept.", maxDecideDraftBytes>>10)
 
 func (s *Server) decideStart(c *gin.Context) {
 	txt, ok := s.decideText(c)
@@ -134,6 +150,9 @@ func (s *Server) decideStart(c *gin.Context) {
 }
 
 func (s *Server) decideBegin(c *gin.Context) {
+	if !s.decideParseForm(c, maxDecideStartForm) {
+		return
+	}
 	a := blankDecideAnswers()
 	if c.PostForm("from") == "example" {
 		a = decide.Seed()
@@ -190,10 +209,20 @@ func (s *Server) renderDecideStep(c *gin.Context, status, n int, d decideDraft, 
 	s.render(c, status, "decide", view{Title: fmt.Sprintf("Decide · step %d: %s", n, p.Step.Short), Section: "decide", Data: p})
 }
 
-func (s *Server) decideParseForm(c *gin.Context) bool {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxDecideForm)
+// decideParseForm reads a posted form of at most limit bytes.
+func (s *Server) decideParseForm(c *gin.Context, limit int64) bool {
+	if c.Request.ContentLength > limit {
+		s.errorPage(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("That form is too large: at most %d KB is accepted here.", limit>>10))
+		return false
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	if err := c.Request.ParseForm(); err != nil {
-		s.errorPage(c, http.StatusRequestEntityTooLarge, "That form is too large or malformed.")
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.errorPage(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("That form is too large: at most %d KB is accepted here.", limit>>10))
+			return false
+		}
+		s.errorPage(c, http.StatusBadRequest, "That form could not be read.")
 		return false
 	}
 	return true
@@ -205,7 +234,7 @@ func (s *Server) decideStepPost(c *gin.Context) {
 		s.errorPage(c, http.StatusNotFound, "The questionnaire has five steps, numbered 1 to 5.")
 		return
 	}
-	if !s.decideParseForm(c) {
+	if !s.decideParseForm(c, maxDecideForm) {
 		return
 	}
 	d, found, ok := s.loadDecide(c)
@@ -218,7 +247,19 @@ func (s *Server) decideStepPost(c *gin.Context) {
 	merged, errs := mergeDecideStep(d.Answers, n, c.Request.PostForm)
 	d.Answers = merged
 	action := c.PostForm("action")
-	if known, fe := applyDecideAction(&d.Answers, action); known {
+	known, fe := applyDecideAction(&d.Answers, action)
+	// Whatever else is wrong, the draft keeps only what fits the limits:
+	// an over-long answer is cut (and the page says so), the rest is kept.
+	var clipped []decide.FieldError
+	d.Answers, clipped = decide.Clip(d.Answers)
+	errs = append(errs, clipped...)
+	if _, err := encodeDecideDraft(d); errors.Is(err, errDecideDraftTooLarge) {
+		s.log.Info("decide draft refused", "err", err)
+		s.renderDecideStep(c, http.StatusRequestEntityTooLarge, n, d,
+			append(errs, decide.FieldError{Path: "(answers)", Msg: decideTooLargeMessage}))
+		return
+	}
+	if known {
 		// Structural edits save and come back to the same step, so they
 		// work without JavaScript.
 		if fe != nil {
@@ -276,7 +317,7 @@ func (s *Server) decideStepPost(c *gin.Context) {
 	if !s.decideSave(c, d) {
 		return
 	}
-	if len(errs) > 0 && action != "back" && !strings.HasPrefix(action, "goto:") {
+	if len(clipped) > 0 || len(errs) > 0 && action != "back" && !strings.HasPrefix(action, "goto:") {
 		s.renderDecideStep(c, http.StatusUnprocessableEntity, n, d, errs)
 		return
 	}
@@ -291,7 +332,7 @@ func (s *Server) decidePreview(c *gin.Context) {
 		c.String(http.StatusNotFound, "unknown step")
 		return
 	}
-	if !s.decideParseForm(c) {
+	if !s.decideParseForm(c, maxDecideForm) {
 		return
 	}
 	d, _, ok := s.loadDecide(c)
@@ -299,6 +340,7 @@ func (s *Server) decidePreview(c *gin.Context) {
 		return
 	}
 	merged, _ := mergeDecideStep(d.Answers, n, c.Request.PostForm)
+	merged, _ = decide.Clip(merged)
 	text, _ := decide.Render(merged, decide.Options{Format: decide.FormatMADR})
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(text))
@@ -315,7 +357,12 @@ func decideValidationLinks(err error) []decideErrorLink {
 		return nil
 	}
 	var out []decideErrorLink
-	for _, f := range ve.Fields {
+	for i, f := range ve.Fields {
+		if i == decide.MaxErrors {
+			more := &decide.ValidationError{More: len(ve.Fields) - i + ve.More}
+			out = append(out, decideErrorLink{ID: "/decide/review", Path: "…", Msg: more.MoreMessage()})
+			break
+		}
 		step := decide.StepOf(f.Path)
 		href := "/decide/review"
 		if step > 0 {
@@ -435,22 +482,48 @@ func (s *Server) decideAnswers(kind string) gin.HandlerFunc {
 	}
 }
 
+// decideUploadTooLarge is the answer to an answers file over the limit,
+// whether the body was cut by this route's limit, a server-wide one, or the
+// file itself is over decide.MaxInputBytes.
+func (s *Server) decideUploadTooLarge(c *gin.Context) {
+	s.renderDecideUploadError(c, http.StatusRequestEntityTooLarge, []decideErrorLink{{Path: "answers",
+		Msg: fmt.Sprintf("the file is too large: an answers file may be at most %d KB", decide.MaxInputBytes>>10)}})
+}
+
 func (s *Server) decideUpload(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxDecideForm)
+	if c.Request.ContentLength > maxDecideUpload {
+		s.decideUploadTooLarge(c)
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxDecideUpload)
 	fh, err := c.FormFile("answers")
 	if err != nil {
-		s.renderDecideUploadError(c, []decideErrorLink{{Path: "answers", Msg: "choose an answers file (YAML or JSON) to upload"}})
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			s.decideUploadTooLarge(c)
+		case errors.Is(err, http.ErrMissingFile) || errors.Is(err, http.ErrNotMultipart):
+			s.renderDecideUploadError(c, http.StatusUnprocessableEntity, []decideErrorLink{{Path: "answers", Msg: "choose an answers file (YAML or JSON) to upload"}})
+		default:
+			s.renderDecideUploadError(c, http.StatusBadRequest, []decideErrorLink{{Path: "answers", Msg: "the upload could not be read; choose the file and send it again"}})
+		}
 		return
 	}
 	f, err := fh.Open()
 	if err != nil {
-		s.renderDecideUploadError(c, []decideErrorLink{{Path: "answers", Msg: "the file could not be read"}})
+		s.log.Error("decide upload", "err", err)
+		s.renderDecideUploadError(c, http.StatusUnprocessableEntity, []decideErrorLink{{Path: "answers", Msg: "the file could not be read"}})
 		return
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, decide.MaxInputBytes+1))
 	if err != nil {
-		s.renderDecideUploadError(c, []decideErrorLink{{Path: "answers", Msg: "the file could not be read"}})
+		s.log.Error("decide upload", "err", err)
+		s.renderDecideUploadError(c, http.StatusUnprocessableEntity, []decideErrorLink{{Path: "answers", Msg: "the file could not be read"}})
+		return
+	}
+	if len(b) > decide.MaxInputBytes {
+		s.decideUploadTooLarge(c)
 		return
 	}
 	a, err := decide.Parse(b)
@@ -461,32 +534,46 @@ func (s *Server) decideUpload(c *gin.Context) {
 			for _, f := range ve.Fields {
 				links = append(links, decideErrorLink{Path: f.Path, Msg: f.Msg})
 			}
+			if m := ve.MoreMessage(); m != "" {
+				links = append(links, decideErrorLink{Path: "…", Msg: m})
+			}
 		}
-		s.renderDecideUploadError(c, links)
+		s.renderDecideUploadError(c, http.StatusUnprocessableEntity, links)
 		return
 	}
-	if !s.decideSave(c, decideDraft{Answers: a.Normalized(s.decideToday()), Reached: 6}) {
+	d := decideDraft{Answers: a.Normalized(s.decideToday()), Reached: 6}
+	if _, err := encodeDecideDraft(d); errors.Is(err, errDecideDraftTooLarge) {
+		s.log.Info("decide upload refused", "err", err)
+		s.renderDecideUploadError(c, http.StatusRequestEntityTooLarge, []decideErrorLink{{Path: "answers", Msg: decideTooLargeMessage}})
+		return
+	}
+	if !s.decideSave(c, d) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/decide/review")
 }
 
-func (s *Server) renderDecideUploadError(c *gin.Context, errs []decideErrorLink) {
+func (s *Server) renderDecideUploadError(c *gin.Context, status int, errs []decideErrorLink) {
 	txt, ok := s.decideText(c)
 	if !ok {
 		return
 	}
-	d, found, _ := s.loadDecide(c)
+	// The draft only adds a resume link here: if Redis cannot be reached,
+	// the page still says what was wrong with the file.
+	d, found, err := s.loadDraft(c.Request.Context(), LearnerID(c))
+	if err != nil {
+		s.log.Warn("decide draft for the upload page", "err", err)
+	}
 	resume := ""
 	if found {
 		resume = "/decide/step/1"
 	}
-	s.render(c, http.StatusUnprocessableEntity, "decide_start", view{Title: "Decide", Section: "decide",
+	s.render(c, status, "decide_start", view{Title: "Decide", Section: "decide",
 		Data: decideStartPage{txt, resume, d.Answers.Title, errs}})
 }
 
 func (s *Server) decideStatus(c *gin.Context) {
-	if !s.decideParseForm(c) {
+	if !s.decideParseForm(c, maxDecideForm) {
 		return
 	}
 	d, ok := s.savedDraft(c)
@@ -513,6 +600,7 @@ func (s *Server) decideStatus(c *gin.Context) {
 func (s *Server) decideReset(c *gin.Context) {
 	if err := s.deleteDraft(c.Request.Context(), LearnerID(c)); err != nil {
 		s.log.Error("decide reset", "err", err)
+		c.Header("Retry-After", "5")
 		s.errorPage(c, http.StatusServiceUnavailable, "Your answers could not be removed right now. Please try again in a moment.")
 		return
 	}

@@ -249,8 +249,9 @@ func TestDecideUpload(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 	assert.Contains(t, body, "is not valid JSON")
 
-	res, _ = decideUpload(t, c, base, "huge.yaml", bytes.Repeat([]byte("#"), decide.MaxInputBytes+10))
-	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	res, body = decideUpload(t, c, base, "huge.yaml", bytes.Repeat([]byte("#"), decide.MaxInputBytes+10))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	assert.Contains(t, body, "answers</code>: the file is too large: an answers file may be at most 256 KB")
 }
 
 func TestDecideStatusLifecycle(t *testing.T) {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,7 +67,7 @@ journeys[0].interactions[2].consistency: must be strong or eventual.`,
 			}
 		} else {
 			var err error
-			if a, err = readAnswers(cmd.InOrStdin(), *answersFile); err != nil {
+			if a, err = readAnswers(cmd.Context(), cmd.InOrStdin(), *answersFile); err != nil {
 				return err
 			}
 		}
@@ -78,12 +80,12 @@ journeys[0].interactions[2].consistency: must be strong or eventual.`,
 			_, err = io.WriteString(cmd.OutOrStdout(), text)
 			return err
 		}
-		rec, err := decide.WriteRecord(*out, a, *format)
+		rec, err := decide.WriteRecord(cmd.Context(), *out, a, *format)
 		if err != nil {
 			return domainError(err)
 		}
 		if *supersedes != 0 {
-			if err := decide.Supersede(*out, *supersedes, rec.Number); err != nil {
+			if err := decide.Supersede(cmd.Context(), *out, *supersedes, rec.Number); err != nil {
 				return domainError(fmt.Errorf("record %s was written, but: %w", rec.File, err))
 			}
 		}
@@ -95,20 +97,54 @@ journeys[0].interactions[2].consistency: must be strong or eventual.`,
 }
 
 // readAnswers loads and validates an answers file; every wrong field is a
-// usage error naming its path.
-func readAnswers(stdin io.Reader, name string) (decide.Answers, error) {
-	var r io.Reader = stdin
+// usage error naming its path, and so is a name that is not a file. A pipe
+// or a terminal is read too (--answers /dev/stdin, <(...)), but waiting for
+// it stops when ctx is done, as on SIGTERM.
+func readAnswers(ctx context.Context, stdin io.Reader, name string) (decide.Answers, error) {
+	open := func() (io.ReadCloser, error) { return io.NopCloser(stdin), nil }
 	if name != "-" {
-		f, err := os.Open(name)
+		fi, err := os.Stat(name)
 		if err != nil {
-			return decide.Answers{}, usagef("--answers: %v", err)
+			return decide.Answers{}, answersFileError(name, err)
 		}
-		defer f.Close()
-		r = f
+		if fi.IsDir() {
+			return decide.Answers{}, usagef("--answers: %s is a folder; pass an answers file (YAML or JSON)", name)
+		}
+		open = func() (io.ReadCloser, error) {
+			f, err := os.Open(name)
+			if err != nil {
+				return nil, answersFileError(name, err)
+			}
+			return f, nil
+		}
 	}
-	b, err := io.ReadAll(io.LimitReader(r, decide.MaxInputBytes+1))
-	if err != nil {
-		return decide.Answers{}, fmt.Errorf("read answers: %w", err)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := open()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer r.Close()
+		b, err := io.ReadAll(io.LimitReader(r, decide.MaxInputBytes+1))
+		if err != nil {
+			err = fmt.Errorf("read answers from %s: %w", name, err)
+		}
+		done <- result{b, err}
+	}()
+	var b []byte
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return decide.Answers{}, res.err
+		}
+		b = res.b
+	case <-ctx.Done():
+		return decide.Answers{}, fmt.Errorf("read answers from %s: stopped waiting: %w", name, context.Cause(ctx))
 	}
 	a, err := decide.Parse(b)
 	var ve *decide.ValidationError
@@ -116,6 +152,16 @@ func readAnswers(stdin io.Reader, name string) (decide.Answers, error) {
 		return decide.Answers{}, usagef("invalid answers in %s:\n%s", name, ve.Error())
 	}
 	return a, err
+}
+
+// answersFileError is a usage error for an --answers file that cannot be
+// opened, worded without the system call: "--answers: a.yaml: permission denied".
+func answersFileError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return usagef("--answers: %s: %v", name, err)
 }
 
 // domainError turns the decide package's caller mistakes into exit code 2.
@@ -151,7 +197,7 @@ func newDecideStatusCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		rec, err := decide.SetStatus(*dir, n, strings.ToLower(args[1]))
+		rec, err := decide.SetStatus(cmd.Context(), *dir, n, strings.ToLower(args[1]))
 		if err != nil {
 			return domainError(err)
 		}
@@ -184,7 +230,7 @@ links back. Works on MADR records and on records written by adr-tools.`,
 		if err != nil {
 			return err
 		}
-		if err := decide.Supersede(*dir, oldN, newN); err != nil {
+		if err := decide.Supersede(cmd.Context(), *dir, oldN, newN); err != nil {
 			return domainError(err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "record %d is superseded by record %d\n", oldN, newN)
@@ -201,8 +247,8 @@ func newDecideIndexCmd() *cobra.Command {
 	}
 	dir := cmd.Flags().String("dir", decide.DefaultDir, "the folder of decision records")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := decide.WriteIndex(*dir); err != nil {
-			return err
+		if err := decide.WriteIndex(cmd.Context(), *dir); err != nil {
+			return domainError(err)
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), filepath.Join(*dir, "README.md"))
 		return nil

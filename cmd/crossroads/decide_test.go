@@ -69,7 +69,7 @@ func TestDecideUsageErrors(t *testing.T) {
 	}{
 		{[]string{"decide", "--answers", checkoutAnswers, "--format", "docx"}, `--format: "docx" is not one of`},
 		{[]string{"decide", "--answers", checkoutAnswers, "--format", "json", "--out", "x"}, "cannot be written with --out"},
-		{[]string{"decide", "--answers", "/no/such/file.yaml"}, "--answers: open /no/such/file.yaml"},
+		{[]string{"decide", "--answers", "/no/such/file.yaml"}, "--answers: /no/such/file.yaml: no such file or directory"},
 		{[]string{"decide", "--answers", checkoutAnswers, "--supersedes", "2"}, "--supersedes needs --out"},
 		{[]string{"decide"}, "not a terminal: pass --answers FILE"},
 		{[]string{"decide", "status", "3"}, "status takes a record number and a status"},
