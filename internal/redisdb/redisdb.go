@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,30 @@ type DB struct {
 type Options struct {
 	// PingTimeout bounds the connection check against a real server.
 	PingTimeout time.Duration
+	// PoolSize bounds the connections of the process's one client, which
+	// every page and every lab sandbox shares (0: go-redis's default, 10 per
+	// CPU). Pipelines use the same pool, and idle connections beyond a
+	// quarter of it are closed as soon as they are put back, so a lab run's
+	// burst does not linger (see pooled).
+	PoolSize int
+}
+
+// pooled applies Options.PoolSize to o and returns it: one bound for every
+// connection (no separate pipeline pool), and idle connections closed
+// promptly — those beyond MaxIdleConns when put back, any other when taken
+// after a minute unused.
+func pooled(o *redis.Options, opt Options) *redis.Options {
+	if opt.PoolSize > 0 {
+		o.PoolSize = opt.PoolSize
+	}
+	o.PipelinePoolSize = -1
+	size := o.PoolSize
+	if size <= 0 {
+		size = 10 * runtime.GOMAXPROCS(0)
+	}
+	o.MaxIdleConns = max(2, size/4)
+	o.ConnMaxIdleTime = time.Minute
+	return o
 }
 
 // Open connects to the Redis at url, or starts an embedded one when url is
@@ -51,7 +76,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		opt.PingTimeout = 3 * time.Second
 	}
 	if url == "" {
-		return openEmbedded()
+		return openEmbedded(opt)
 	}
 	return openURL(ctx, url, opt)
 }
@@ -83,13 +108,13 @@ func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
 	slog.Default().DebugContext(ctx, "go-redis", "log", strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
-func openEmbedded() (*DB, error) {
+func openEmbedded(opt Options) (*DB, error) {
 	m := miniredis.NewMiniRedis()
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("start embedded redis: %w", err)
 	}
 	return &DB{
-		Client:   NewClient(&redis.Options{Addr: m.Addr()}),
+		Client:   NewClient(pooled(&redis.Options{Addr: m.Addr()}, opt)),
 		Embedded: true,
 		Addr:     m.Addr(),
 		mini:     m,
@@ -102,7 +127,7 @@ func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	o.DialTimeout = opt.PingTimeout
-	c := NewClient(o)
+	c := NewClient(pooled(o, opt))
 	ctx, cancel := context.WithTimeout(ctx, opt.PingTimeout)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
