@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -36,6 +37,13 @@ type DB struct {
 	Addr string
 
 	mini *miniredis.Miniredis
+	// ln is the embedded server's listener. Crossroads accepts on it itself
+	// (see acceptEmbedded) rather than letting miniredis do it, because
+	// miniredis's accept loop returns for good on its first error.
+	ln         net.Listener
+	stopAccept chan struct{}
+	acceptDone chan struct{}
+	closeOnce  sync.Once
 }
 
 // Options tune Open; the zero value is ready to use.
@@ -109,16 +117,78 @@ func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
 }
 
 func openEmbedded(opt Options) (*DB, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start embedded redis: listen: %w", err)
+	}
 	m := miniredis.NewMiniRedis()
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+	// Dial on a server that has not started starts it without a listener
+	// (connections come in through ServeConn); the pipe it returns is only
+	// the way to get there and is closed at once.
+	c, err := m.Dial()
+	if err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("start embedded redis: %w", err)
 	}
-	return &DB{
-		Client:   NewClient(pooled(&redis.Options{Addr: m.Addr()}, opt)),
-		Embedded: true,
-		Addr:     m.Addr(),
-		mini:     m,
-	}, nil
+	c.Close()
+	db := &DB{
+		Client:     NewClient(pooled(&redis.Options{Addr: ln.Addr().String()}, opt)),
+		Embedded:   true,
+		Addr:       ln.Addr().String(),
+		mini:       m,
+		ln:         ln,
+		stopAccept: make(chan struct{}),
+		acceptDone: make(chan struct{}),
+	}
+	go db.acceptEmbedded()
+	return db, nil
+}
+
+// maxAcceptBackoff is the longest the embedded server waits between two
+// failed accepts: short enough that Redis answers again within a second of
+// file descriptors coming back, long enough not to spin while they are gone.
+const maxAcceptBackoff = time.Second
+
+// acceptEmbedded hands every connection on db.ln to the embedded server
+// until DB.Close. miniredis's own loop stops for good on the first accept
+// error, so one burst of "too many open files" under a lab load used to
+// leave the process with no Redis (and /readyz 503) until restarted. Here
+// an error is waited out with a growing pause, as net/http does, and the
+// start and end of each bad spell are logged.
+func (db *DB) acceptEmbedded() {
+	defer close(db.acceptDone)
+	srv := db.mini.Server()
+	var (
+		failures int
+		since    time.Time
+		pause    time.Duration
+	)
+	for {
+		conn, err := db.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if failures == 0 {
+				since = time.Now()
+				slog.Warn("embedded redis cannot accept connections; retrying", "addr", db.Addr, "err", err)
+			}
+			failures++
+			pause = min(max(2*pause, 5*time.Millisecond), maxAcceptBackoff)
+			select {
+			case <-db.stopAccept:
+				return
+			case <-time.After(pause):
+			}
+			continue
+		}
+		if failures > 0 {
+			slog.Info("embedded redis accepts connections again", "addr", db.Addr,
+				"failed_accepts", failures, "after", time.Since(since).Round(time.Millisecond))
+			failures, pause = 0, 0
+		}
+		srv.ServeConn(conn)
+	}
 }
 
 func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
@@ -182,11 +252,17 @@ func (db *DB) Ready(ctx context.Context) error {
 	return db.Client.Ping(ctx).Err()
 }
 
-// Close closes the client and stops an embedded server.
+// Close closes the client and stops an embedded server: its listener
+// first, so no connection arrives while miniredis closes the others.
 func (db *DB) Close() error {
 	err := db.Client.Close()
 	if db.mini != nil {
-		db.mini.Close()
+		db.closeOnce.Do(func() {
+			close(db.stopAccept)
+			db.ln.Close()
+			<-db.acceptDone
+			db.mini.Close()
+		})
 	}
 	if errors.Is(err, redis.ErrClosed) {
 		return nil
