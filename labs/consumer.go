@@ -47,6 +47,30 @@ type consumer struct {
 	// finished is the message handled last, acknowledged together with the
 	// start of the next one (or at the end of the batch).
 	finished *stream.Finished
+	// idleFor is how long the consumer sleeps after its next empty read.
+	idleFor time.Duration
+}
+
+// firstIdle is the sleep after a first empty read; each further empty read
+// doubles it, up to Options.Block.
+const firstIdle = 10 * time.Millisecond
+
+// idle sleeps after an empty read: never past the next claim (a retry comes
+// due), and not at all once this process appends entries (see wakeup).
+func (g *group) idle(ctx context.Context, c *consumer) {
+	c.idleFor = min(max(2*c.idleFor, firstIdle), g.sb.opt.Block)
+	d := c.idleFor
+	if wait := time.Until(c.nextClaim); wait < d {
+		d = max(wait, time.Millisecond)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-g.wake.c():
+	case <-ctx.Done():
+	case <-c.stop:
+	}
 }
 
 func (c *consumer) stopping() bool {
@@ -205,9 +229,12 @@ func (g *group) run(c *consumer) error {
 		if len(batch) == 0 {
 			if probe != nil {
 				sleep(ctx, c.stop, poll)
+			} else {
+				g.idle(ctx, c)
 			}
 			continue
 		}
+		c.idleFor = 0
 		if err := g.handle(ctx, c, s, batch, probe); err != nil {
 			if errors.Is(err, errCrashed) {
 				log.Debug("consumer crashed before acknowledging")
@@ -265,11 +292,13 @@ func (g *group) take(ctx context.Context, c *consumer, s Settings, probe bool) (
 			g.sb.log.Debug("claim", "group", g.name, "err", err)
 		}
 	}
-	block := g.sb.opt.Block
-	if wait := time.Until(c.nextClaim); wait < block {
-		block = max(wait, time.Millisecond) // BLOCK 0 would wait forever
+	// Never BLOCK: the wait would hold a connection of the shared pool (see
+	// Options.Block); idle does the waiting instead.
+	ds, err := g.sb.store.Read(ctx, g.name, c.name, n, 0)
+	if err == nil && len(ds) == n {
+		g.wake.signal() // there may be more than this consumer took
 	}
-	return g.sb.store.Read(ctx, g.name, c.name, n, block)
+	return ds, err
 }
 
 // handle works through a batch in order, each message settled (acked,
@@ -346,8 +375,9 @@ func (g *group) flush(c *consumer) error {
 	if c.finished == nil {
 		return nil
 	}
-	// The work is done: the ack must land even when a stop came meanwhile.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.sb.ctx), 5*time.Second)
+	// The work is done: the ack must land even when a stop came meanwhile
+	// (unless the close ran out of time).
+	ctx, cancel := context.WithTimeout(g.sb.hard, 5*time.Second)
 	defer cancel()
 	err := g.sb.store.Ack(ctx, g.name, *c.finished)
 	c.finished = nil
@@ -565,7 +595,7 @@ func (g *group) release(c *consumer, ds []stream.Delivery) {
 	if len(ds) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.sb.ctx), 2*time.Second)
+	ctx, cancel := context.WithTimeout(g.sb.hard, 2*time.Second)
 	defer cancel()
 	for _, d := range ds {
 		if err := g.sb.store.Retry(ctx, g.name, c.name, d, time.Now(), time.Time{}); err != nil {

@@ -45,7 +45,13 @@ func (s *Sandbox) Replay(ctx context.Context, deadID string) (DeadLetter, error)
 	if !streamIDPattern.MatchString(deadID) {
 		return DeadLetter{}, fieldErr("id", "%q is not a stream entry id", deadID)
 	}
-	return s.store.Replay(ctx, deadID)
+	s.dataMu.RLock()
+	defer s.dataMu.RUnlock()
+	dl, err := s.store.Replay(ctx, deadID)
+	if err == nil {
+		s.appended()
+	}
+	return dl, err
 }
 
 var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
@@ -57,10 +63,13 @@ func (s *Sandbox) InjectPoison(ctx context.Context) (string, error) {
 	if s.ctx.Err() != nil {
 		return "", ErrClosed
 	}
+	s.dataMu.RLock()
 	id, err := s.store.AddPoison(ctx, "")
+	s.dataMu.RUnlock()
 	if err != nil {
 		return "", fmt.Errorf("inject poison message: %w", err)
 	}
+	s.appended()
 	return id, nil
 }
 

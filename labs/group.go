@@ -48,6 +48,31 @@ type group struct {
 	cursorMu sync.Mutex
 	cursor   string    // where the scan for abandoned entries goes on
 	nextScan time.Time // when one of this process's consumers scans next
+
+	// wake rouses one idle consumer: new entries may be waiting.
+	wake wakeup
+}
+
+// wakeup hands out wake-up calls one at a time: signal leaves one (at most
+// one waits), and the first idle consumer to look takes it. One call wakes
+// one consumer, not all: a consumer whose read came back full signals again,
+// so a burst wakes as many as it needs, one round trip each, while a single
+// signup costs one read rather than one per idle consumer.
+type wakeup struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (w *wakeup) c() chan struct{} {
+	w.once.Do(func() { w.ch = make(chan struct{}, 1) })
+	return w.ch
+}
+
+func (w *wakeup) signal() {
+	select {
+	case w.c() <- struct{}{}:
+	default: // one is waiting already
+	}
 }
 
 func newGroup(sb *Sandbox, name, url string) *group {

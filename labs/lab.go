@@ -110,6 +110,9 @@ func (l *Lab) Start(scenario string, runs []PlannedRun) error {
 		if err := r.Load.Validate(); err != nil {
 			return err
 		}
+		if err := l.opt.Room.check(r.Load.Concurrency); err != nil {
+			return err
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -121,17 +124,28 @@ func (l *Lab) Start(scenario string, runs []PlannedRun) error {
 	if l.status.Running {
 		return ErrBusy
 	}
+	// The first run's share of the room is taken now, or the learner is told
+	// at once that the room is busy; later runs of a scenario wait for
+	// theirs (Options.RoomWait).
+	var held *roomSlots
+	if l.opt.Room != nil {
+		var err error
+		if held, err = l.opt.Room.tryTake(runs[0].Load.Concurrency); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(l.ctx)
 	l.cancelRun = cancel
 	l.status = RunStatus{Running: true, Scenario: scenario, Steps: len(runs), Label: runs[0].Label}
 	l.runs.Add(1)
-	go l.session(ctx, cancel, scenario, runs)
+	go l.session(ctx, cancel, scenario, runs, held)
 	return nil
 }
 
-func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario string, runs []PlannedRun) {
+func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario string, runs []PlannedRun, held *roomSlots) {
 	defer l.runs.Done()
 	defer cancel()
+	defer held.release() // when the first run never started
 	if scenario != "" {
 		// A guided scenario runs on its own settings; the learner's own come
 		// back when it ends, however it ends.
@@ -154,7 +168,8 @@ func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario s
 				break
 			}
 		}
-		res, err := l.Run(ctx, r.Load)
+		res, err := l.run(ctx, r.Load, held)
+		held = nil // the run gave them back
 		if err != nil {
 			failure = err
 			break

@@ -71,12 +71,21 @@ type Result struct {
 	PausedS map[string]float64 `json:"paused_s"`
 	// DrainS is how long the consumers took to finish after the load (or
 	// until the drain gave up).
-	DrainS    float64   `json:"drain_s"`
-	Drained   bool      `json:"drained"`
-	Cancelled bool      `json:"cancelled"`
-	Started   time.Time `json:"started"`
-	Settings  Settings  `json:"settings"`
-	Load      LoadSpec  `json:"load"`
+	DrainS  float64 `json:"drain_s"`
+	Drained bool    `json:"drained"`
+	// RoomWaitS is how long the run waited for the room's budget of
+	// signups in flight (Options.Room) before its load started; the load
+	// then ran at its full concurrency, so its figures are its own and the
+	// wait is in none of them.
+	RoomWaitS float64 `json:"room_wait_s"`
+	// DroppedUsers is how many users of earlier runs were dropped, with
+	// their data, before this run to keep the sandbox within its storage
+	// budget (Options.Storage).
+	DroppedUsers int64     `json:"dropped_users"`
+	Cancelled    bool      `json:"cancelled"`
+	Started      time.Time `json:"started"`
+	Settings     Settings  `json:"settings"`
+	Load         LoadSpec  `json:"load"`
 }
 
 // defaultDrain is how long a run waits for its consumers when the load does
@@ -86,9 +95,21 @@ const defaultDrain = 2 * time.Minute
 // Run sends one bounded load to the signup API, waits for async work to
 // drain, audits the result and adds it to the history. Only one load runs at
 // a time (ErrBusy); cancelling ctx stops it early and the partial result is
-// returned.
+// returned. Before the load it enforces the storage budget (dropping the
+// data of earlier runs, or *StorageError) and takes its concurrency from the
+// room's budget, waiting up to Options.RoomWait (or *RoomBusyError).
 func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
+	return s.run(ctx, spec, nil)
+}
+
+// run is Run with the room's slots already taken (held, nil for none); it
+// gives them back whatever happens.
+func (s *Sandbox) run(ctx context.Context, spec LoadSpec, held *roomSlots) (Result, error) {
+	defer held.release()
 	if err := spec.Validate(); err != nil {
+		return Result{}, err
+	}
+	if err := s.opt.Room.check(spec.Concurrency); err != nil {
 		return Result{}, err
 	}
 	if s.api == nil {
@@ -108,8 +129,23 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	if spec.DrainTimeout == 0 {
 		spec.DrainTimeout = defaultDrain
 	}
+	dropped, err := s.makeRoom(ctx, spec.Signups)
+	if err != nil {
+		return Result{}, err
+	}
+	slots := held
+	if slots == nil && s.opt.Room != nil {
+		wait, cancelWait := context.WithTimeout(ctx, s.opt.RoomWait)
+		slots, err = s.opt.Room.take(wait, spec.Concurrency)
+		cancelWait()
+		if err != nil {
+			return Result{}, err
+		}
+		defer slots.release()
+	}
 	settings := s.Settings()
-	res := Result{Run: newID("r"), Mode: settings.Mode, Started: time.Now().UTC(), Settings: settings, Load: spec}
+	res := Result{Run: newID("r"), Mode: settings.Mode, Started: time.Now().UTC(), Settings: settings, Load: spec,
+		RoomWaitS: round3(slots.wait().Seconds()), DroppedUsers: dropped}
 	live := s.runs.start(res)
 	defer s.runs.finish(res.Run)
 	live.timeline.mark("run started")
@@ -143,6 +179,7 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 		Signups: spec.Signups, Concurrency: spec.Concurrency, Rate: spec.Rate, Limit: orDefault(spec.Duration, MaxDuration),
 		RequestTimeout: 2*MaxTimeout + 10*time.Second, Run: res.Run,
 	}, &live.progress)
+	slots.release() // the drain sends no signups: others may load meanwhile
 	res.Cancelled = ctx.Err() != nil
 	live.phase.Store("drain")
 	live.timeline.mark("load ended")
@@ -181,6 +218,9 @@ func (s *Sandbox) Run(ctx context.Context, spec LoadSpec) (Result, error) {
 	defer cancelAudit()
 	if err := s.audit(auditCtx, &res); err != nil {
 		return res, err
+	}
+	if err := s.keepData(auditCtx); err != nil {
+		s.log.Warn("after a run", "err", err)
 	}
 	s.runs.remember(res, s.opt.History)
 	return res, nil

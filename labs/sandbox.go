@@ -45,12 +45,37 @@ type Options struct {
 	GroupBreaker BreakerPolicy
 	// BatchSize is the most messages a consumer takes at once (default 10).
 	BatchSize int
-	// Block is how long XREADGROUP waits for new entries (default 200 ms);
-	// it also bounds how long a graceful stop can take.
+	// Block is the longest an idle consumer waits before it looks at the
+	// stream again (default 200 ms). Consumers never block in Redis: a
+	// blocking XREADGROUP holds a connection of the process's one shared
+	// pool for its whole wait, and a room of idle sandboxes would hold them
+	// all. Instead an empty read is followed by a short sleep, 10 ms at
+	// first and twice as long after each further empty read, up to Block;
+	// a non-empty read is followed at once by the next; and entries this
+	// process appends (signups, replays, poison) wake one idle consumer of
+	// each group at once, so the lab's effect latency does not include the
+	// sleep. Only entries appended by another process (a `crossroads
+	// worker` setup) wait for a sleep to end.
 	Block time.Duration
 	// History is how many run results are kept (default 20).
 	History int
+	// Room is the server's budget of signups in flight that this sandbox's
+	// loads draw from (nil: no budget, as for the command line). RoomWait is
+	// how long a load waits for it before it is refused (default 30 s).
+	Room     *Room
+	RoomWait time.Duration
+	// Storage bounds what the sandbox keeps in Redis; it is checked before
+	// every run (the zero value: DefaultStorage).
+	Storage Storage
+	// DataTTL is how long the sandbox's keys outlive its last sign of life
+	// (default 24 h). A live sandbox renews them as it works and every few
+	// minutes, so they only expire after its process died without deleting
+	// them.
+	DataTTL time.Duration
 }
+
+// keepEvery is how often a live sandbox renews the TTL of its keys, at most.
+const keepEvery = 10 * time.Minute
 
 // Sandbox is one learner's (or one command's) copy of the signup system: a
 // signup API, email and analytics services and their consumer groups, all
@@ -61,13 +86,23 @@ type Sandbox struct {
 	instance string // tells this process's consumers apart from others'
 	opt      Options
 	log      *slog.Logger
-	rc       *redis.Client
+	rc       *redis.Client // the process's shared client: Close leaves it open
 	store    *stream.Store
 	settings atomic.Pointer[Settings]
 	setMu    sync.Mutex // serialises settings changes
+	// dataMu is held for reading by every write that appends to the stream
+	// from outside a run's load (a traced signup, a replay, poison) and for
+	// writing while the storage budget drops old runs' data, so no entry is
+	// written half into the old data and half into the new.
+	dataMu sync.RWMutex
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	// hard is cancelled when a close runs out of time: the writes that must
+	// land even during a graceful stop (acks, hand-backs) give up too.
+	hard       context.Context
+	hardCancel context.CancelFunc
+	keeper     sync.WaitGroup
 
 	count   counters
 	metrics *promMetrics
@@ -86,6 +121,7 @@ type Sandbox struct {
 
 	counted   bool // included in the sandboxes gauge
 	closeOnce sync.Once
+	closed    chan struct{} // closed when Close has finished
 	closeErr  error
 }
 
@@ -100,9 +136,10 @@ func ValidateID(id string) error {
 }
 
 // New starts a sandbox on Redis client c: it creates the stream and groups,
-// starts the services, the signup API and the consumers. The sandbox dials its
-// own connection pool from c's options, so its blocking reads never starve
-// the caller's pool. ctx bounds the sandbox's whole life; Close ends it sooner.
+// starts the services, the signup API and the consumers. Every sandbox of a
+// process shares c, the process's one bounded pool (its consumers never
+// block in Redis, see Options.Block), and Close leaves c open. ctx bounds
+// the sandbox's whole life; Close ends it sooner.
 func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
@@ -129,6 +166,13 @@ func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox
 	if opt.History <= 0 {
 		opt.History = 20
 	}
+	if opt.RoomWait <= 0 {
+		opt.RoomWait = 30 * time.Second
+	}
+	opt.Storage = opt.Storage.withDefaults()
+	if opt.DataTTL <= 0 {
+		opt.DataTTL = DefaultDataTTL
+	}
 	opt.Breaker = opt.Breaker.withDefaults(5)
 	// A group pauses only when its service fails again and again: ten
 	// attempts in a row fail about once in six million for a service that
@@ -138,21 +182,15 @@ func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox
 	if err != nil {
 		return nil, err
 	}
-	co := c.Options()
-	ro := redis.Options{
-		Network: co.Network, Addr: co.Addr, Dialer: co.Dialer, Username: co.Username, Password: co.Password,
-		DB: co.DB, TLSConfig: co.TLSConfig, Protocol: co.Protocol,
-		DialTimeout: co.DialTimeout, ReadTimeout: co.ReadTimeout, WriteTimeout: co.WriteTimeout,
-		PoolSize: max(co.PoolSize, 4*MaxConsumers+64),
-	}
 	s := &Sandbox{
-		id: id, instance: newID("")[:8], opt: opt, log: opt.Logger.With("sandbox", id),
-		rc: redis.NewClient(&ro), metrics: metrics, trace: newTracer(), client: service.NewClient(),
-		groups: map[string]*group{},
+		id: id, instance: newID("")[:8], opt: opt, log: opt.Logger.With("sandbox", id), rc: c,
+		metrics: metrics, trace: newTracer(), client: service.NewClient(),
+		groups: map[string]*group{}, closed: make(chan struct{}),
 	}
-	s.store = stream.New(s.rc, id)
+	s.store = stream.New(c, id)
 	s.settings.Store(&settings)
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.hard, s.hardCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.start(settings); err != nil {
 		s.Close()
 		return nil, err
@@ -168,6 +206,10 @@ func (s *Sandbox) start(settings Settings) error {
 	if err := s.store.EnsureGroups(initCtx, Groups...); err != nil {
 		return err
 	}
+	if err := s.keepData(initCtx); err != nil {
+		return err
+	}
+	s.keeper.Go(s.keepLoop)
 	var err error
 	if s.email, err = s.startService(ServiceEmail); err != nil {
 		return err
@@ -180,6 +222,7 @@ func (s *Sandbox) start(settings Settings) error {
 			return func(_, to gobreaker.State) { s.log.Info("circuit breaker", "service", name, "state", to.String()) }
 		}
 		api := &signupAPI{store: s.store, settings: s.Settings, count: &s.count, latency: &s.runs.signupLatency, metrics: s.metrics, trace: s.trace, flows: &s.flows,
+			data: &s.dataMu, appended: s.appended,
 			email:     newDownstream(ServiceEmail, s.email.URL(), s.client, s.opt.Breaker, onChange(ServiceEmail)),
 			analytics: newDownstream(ServiceAnalytics, s.analytics.URL(), s.client, s.opt.Breaker, onChange(ServiceAnalytics))}
 		if s.api, err = startAPI(s.ctx, api, s.log); err != nil {
@@ -382,46 +425,72 @@ func (s *Sandbox) applyLocked(next Settings) error {
 // Close stops the load, the consumers (gracefully: each finishes the message
 // in hand and hands back the rest), the services and the API, and deletes the
 // keys when Options.DeleteOnClose is set. It is safe to call more than once.
-func (s *Sandbox) Close() error {
+// It waits as long as that takes; CloseContext bounds the wait.
+func (s *Sandbox) Close() error { return s.CloseContext(context.Background()) }
+
+// CloseContext closes the sandbox as Close does, but gives up when ctx ends:
+// then every Redis command still running for the sandbox is abandoned (a
+// hung Redis cannot hold a shutdown) and the keys not yet deleted are left to
+// expire (Options.DataTTL). The close goes on in the background.
+func (s *Sandbox) CloseContext(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		for _, g := range s.groups {
-			g.stop()
-		}
-		// Our own client's idle keep-alive connections would count as
-		// unfinished for a graceful shutdown; close them first, then stop the
-		// servers and wait for requests in flight.
-		s.client.CloseIdleConnections()
-		if s.api != nil {
-			s.api.stop()
-		}
-		s.client.CloseIdleConnections()
-		if s.email != nil {
-			s.email.Close()
-		}
-		if s.analytics != nil {
-			s.analytics.Close()
-		}
-		s.hopMu.Lock()
-		for _, h := range s.hops {
-			h.Close()
-		}
-		s.hopMu.Unlock()
-		s.cancel()
-		s.runs.close() // waits for a running load to notice, and refuses new ones
-		s.client.CloseIdleConnections()
-		if s.opt.DeleteOnClose {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := s.store.DeleteAll(ctx); err != nil {
-				s.closeErr = fmt.Errorf("delete sandbox keys: %w", err)
-			}
-			cancel()
-		}
-		if s.counted {
-			s.metrics.sandboxes.Dec()
-		}
-		s.rc.Close()
+		go func() {
+			defer close(s.closed)
+			s.closeErr = s.shutdown(ctx)
+		}()
 	})
-	return s.closeErr
+	select {
+	case <-s.closed:
+		return s.closeErr
+	case <-ctx.Done():
+		s.cancel()
+		s.hardCancel()
+		return fmt.Errorf("close sandbox %s: gave up waiting: %w", s.id, ctx.Err())
+	}
+}
+
+func (s *Sandbox) shutdown(ctx context.Context) error {
+	var closeErr error
+	for _, g := range s.groups {
+		g.stop()
+	}
+	// Our own client's idle keep-alive connections would count as
+	// unfinished for a graceful shutdown; close them first, then stop the
+	// servers and wait for requests in flight.
+	s.client.CloseIdleConnections()
+	if s.api != nil {
+		s.api.stop()
+	}
+	s.client.CloseIdleConnections()
+	if s.email != nil {
+		s.email.Close()
+	}
+	if s.analytics != nil {
+		s.analytics.Close()
+	}
+	s.hopMu.Lock()
+	for _, h := range s.hops {
+		h.Close()
+	}
+	s.hopMu.Unlock()
+	s.cancel()
+	s.keeper.Wait()
+	s.runs.close() // waits for a running load to notice, and refuses new ones
+	s.client.CloseIdleConnections()
+	if s.opt.DeleteOnClose {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		stop := context.AfterFunc(s.hard, cancel)
+		if err := s.store.DeleteAll(dctx); err != nil {
+			closeErr = fmt.Errorf("delete sandbox keys: %w", err)
+		}
+		stop()
+		cancel()
+	}
+	if s.counted {
+		s.metrics.sandboxes.Dec()
+	}
+	s.hardCancel()
+	return closeErr
 }
 
 // Totals audits the sandbox's Redis records: users, effects, duplicates and

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -31,6 +32,10 @@ type signupAPI struct {
 	metrics   *promMetrics
 	trace     *tracer
 	flows     *flowLog
+	// data is held for reading around every write (see Sandbox.dataMu);
+	// appended wakes the consumers after an event reached the stream.
+	data     *sync.RWMutex
+	appended func()
 }
 
 // signupRequest is one validated signup.
@@ -94,10 +99,14 @@ func (a *signupAPI) signupNaive(ctx context.Context, req signupRequest, user Use
 	if err := a.injectedPublishFailure(); err != nil {
 		return user, a.orphan(ctx, user, created, err)
 	}
-	if err := a.store.Publish(ctx, event); err != nil {
+	a.data.RLock()
+	err = a.store.Publish(ctx, event)
+	a.data.RUnlock()
+	if err != nil {
 		a.count.publishFailed.Add(1)
 		return user, a.orphan(ctx, user, created, fmt.Errorf("publish %s: %w", EventSignedUp, err))
 	}
+	a.appended()
 	a.trace.add(req.TraceParent, "api", EventSignedUp+" published")
 	a.flow(req, Flow{Kind: FlowPublished, Where: "stream", OK: true})
 	return user, nil
@@ -106,7 +115,12 @@ func (a *signupAPI) signupNaive(ctx context.Context, req signupRequest, user Use
 // storeUser writes the user (and, with ev, its event in the same script) and
 // says so in the trace and the picture.
 func (a *signupAPI) storeUser(ctx context.Context, req signupRequest, u User, ev *stream.Event) (User, bool, error) {
+	a.data.RLock()
 	user, created, err := a.store.CreateUser(ctx, u, req.IdempotencyKey, ev)
+	a.data.RUnlock()
+	if created && ev != nil {
+		a.appended()
+	}
 	switch {
 	case err != nil:
 		a.trace.add(req.TraceParent, "api", "storing the user failed: "+err.Error())

@@ -10,7 +10,7 @@ package stream
 //	cr:{sb}:dead                dead-letter stream: group, reason, deliveries, original payload
 //	cr:{sb}:users               hash user id -> user record (JSON)
 //	cr:{sb}:entries             hash event id -> its entry id on the events stream
-//	cr:{sb}:email:<address>     user id owning an address (uniqueness)
+//	cr:{sb}:emails              hash address -> user id owning it (uniqueness)
 //	cr:{sb}:idem:<key>          user id created under a signup Idempotency-Key (expires)
 //	cr:{sb}:run:<run>:users     hash user id -> "<mode> <event id>": the users one run created
 //	cr:{sb}:run:<run>:failed    set of users stored although their signup reported failure
@@ -26,8 +26,14 @@ package stream
 //	cr:{sb}:ledger:<service>    hash idempotency key -> user id: effects applied once per key
 //	cr:{sb}:repeats:<service>   hash user id -> effects applied without a key
 //
-// The per-run keys expire an hour after their last write: a run's figures
-// are read when it ends, and nothing else needs them.
+// Every key has a lifetime. The per-run keys expire an hour after their last
+// write: a run's figures are read when it ends, and nothing else needs them.
+// An idempotency key expires after IdempotencyTTL. The others (Long lists
+// them) are the sandbox's state and live as long as it does: a live sandbox
+// renews their TTL (Keep), so they expire only after every process that
+// looked after the sandbox is gone without deleting them. Addresses are one
+// hash rather than a key each, so their lifetime is the users'. What they
+// hold is bounded by the sandbox's storage budget (see Usage).
 
 func prefix(sb string) string { return "cr:{" + sb + "}:" }
 
@@ -46,8 +52,8 @@ func UsersKey(sb string) string { return prefix(sb) + "users" }
 // EntriesKey says where each event went on the stream.
 func EntriesKey(sb string) string { return prefix(sb) + "entries" }
 
-// EmailKey makes an address unique.
-func EmailKey(sb, address string) string { return prefix(sb) + "email:" + address }
+// EmailsKey makes addresses unique.
+func EmailsKey(sb string) string { return prefix(sb) + "emails" }
 
 // IdemKey remembers a signup's Idempotency-Key.
 func IdemKey(sb, key string) string { return prefix(sb) + "idem:" + key }
@@ -90,3 +96,17 @@ func LedgerKey(sb, service string) string { return prefix(sb) + "ledger:" + serv
 
 // RepeatsKey counts a service's effects applied without a key, per user.
 func RepeatsKey(sb, service string) string { return prefix(sb) + "repeats:" + service }
+
+// Long lists the keys that live as long as the sandbox, for groups and
+// services: every key but the per-run and idempotency keys, which expire by
+// themselves.
+func Long(sb string, groups, services []string) []string {
+	keys := []string{EventsKey(sb), DeadKey(sb), UsersKey(sb), EmailsKey(sb), EntriesKey(sb), DeadCodesKey(sb)}
+	for _, g := range groups {
+		keys = append(keys, DoneKey(sb, g), DeadIDsKey(sb, g), DueKey(sb, g), FailingKey(sb, g), StartedKey(sb, g), CrashesKey(sb, g))
+	}
+	for _, svc := range services {
+		keys = append(keys, LedgerKey(sb, svc), RepeatsKey(sb, svc))
+	}
+	return keys
+}

@@ -60,11 +60,12 @@ func New(c *redis.Client, sb string) *Store { return &Store{c: c, sb: sb} }
 // user. (It works because store and broker are one Redis; across two systems
 // an outbox table needs a relay that publishes each row at least once.)
 //
-//	KEYS  1 users  2 email key  3 idempotency key  4 run users  5 events  6 run published
+//	KEYS  1 users  2 addresses  3 idempotency key  4 run users  5 events  6 run published
 //	      7 entries (event id -> stream entry id)
 //	ARGV  1 user id  2 user record  3 "1" to use the idempotency key  4 its TTL (s)
 //	      5 run ("" for none)  6 "<mode> <event id>"  7 run key TTL (s)
 //	      8 event payload ("" to write the user only)  9 event id  10 event type
+//	      11 the address, lower case
 //
 // It answers {"created", id}, {"existing", id} (the idempotency key was seen)
 // or {"taken", ""} (the address belongs to someone else).
@@ -73,8 +74,8 @@ if ARGV[3] == '1' then
   local owner = redis.call('GET', KEYS[3])
   if owner then return {'existing', owner} end
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'taken', ''} end
-redis.call('SET', KEYS[2], ARGV[1])
+if redis.call('HEXISTS', KEYS[2], ARGV[11]) == 1 then return {'taken', ''} end
+redis.call('HSET', KEYS[2], ARGV[11], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4]) end
 if ARGV[5] ~= '' then
@@ -110,10 +111,11 @@ func (s *Store) CreateUser(ctx context.Context, u User, idemKey string, ev *Even
 	if idemKey != "" {
 		useIdem = "1"
 	}
-	keys := []string{UsersKey(s.sb), EmailKey(s.sb, strings.ToLower(u.Email)), IdemKey(s.sb, idemKey),
+	keys := []string{UsersKey(s.sb), EmailsKey(s.sb), IdemKey(s.sb, idemKey),
 		RunUsersKey(s.sb, u.Run), EventsKey(s.sb), RunPublishedKey(s.sb, u.Run), EntriesKey(s.sb)}
 	res, err := createScript.Run(ctx, s.c, keys, u.ID, record, useIdem, int(IdempotencyTTL.Seconds()),
-		u.Run, u.Mode+" "+u.EventID, int(runTTL.Seconds()), string(payload), u.EventID, TypeSignedUp).StringSlice()
+		u.Run, u.Mode+" "+u.EventID, int(runTTL.Seconds()), string(payload), u.EventID, TypeSignedUp,
+		strings.ToLower(u.Email)).StringSlice()
 	if err != nil {
 		return User{}, false, fmt.Errorf("store user: %w", err)
 	}
@@ -1163,6 +1165,45 @@ func (s *Store) readTotals(ctx context.Context, groups, services []string) (*tot
 		t.done[g], t.dead[g] = done[g].Val(), dead[g].Val()
 	}
 	return t, nil
+}
+
+// Usage is what a sandbox stores, as its storage budget counts it.
+type Usage struct {
+	Users, Stream, Dead int64
+}
+
+// Usage counts the sandbox's users, stream entries and dead letters in one
+// round trip.
+func (s *Store) Usage(ctx context.Context) (Usage, error) {
+	var users, xlen, dlen *redis.IntCmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		users = p.HLen(ctx, UsersKey(s.sb))
+		xlen = p.XLen(ctx, EventsKey(s.sb))
+		dlen = p.XLen(ctx, DeadKey(s.sb))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Usage{}, fmt.Errorf("measure sandbox storage: %w", err)
+	}
+	return Usage{Users: users.Val(), Stream: xlen.Val(), Dead: dlen.Val()}, nil
+}
+
+// Keep gives every long-lived key of the sandbox (see Long) ttl from now, in
+// one MULTI/EXEC: the stream, its idempotency records and the effect ledgers
+// always expire together, so no entry can outlive the records that keep its
+// redelivery from doing its work twice. A key that does not exist is
+// skipped; one written later gets its TTL at the next Keep.
+func (s *Store) Keep(ctx context.Context, ttl time.Duration, groups, services []string) error {
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range Long(s.sb, groups, services) {
+			p.Expire(ctx, k, ttl)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("keep sandbox keys: %w", err)
+	}
+	return nil
 }
 
 // DeleteAll removes every key of the sandbox.
