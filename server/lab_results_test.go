@@ -13,14 +13,18 @@ import (
 	"github.com/crossroads-learn/crossroads/labs"
 )
 
-// testRecording is a recording of the baseline scenario with figures no
-// real run would give, so the page can only show them by reading it.
-func testRecording() labs.Recordings {
+// testRecording is the shipped recordings with baseline's replaced by one
+// whose figures no real run would give, so the page can only show them by
+// reading it. (The other scenarios' texts quote their own recordings.)
+func testRecording(t *testing.T) labs.Recordings {
+	t.Helper()
+	recs, err := shippedRecordings()
+	require.NoError(t, err)
 	sync := labs.Result{Mode: labs.ModeSync, SignupsAttempted: 200, SignupsSucceeded: 200, Latency: labs.Quantiles{P50: 123.4},
 		EmailsSent: 200, Settings: labs.Settings{Mode: labs.ModeSync}}
 	async := labs.Result{Mode: labs.ModeAsync, SignupsAttempted: 200, SignupsSucceeded: 200, Latency: labs.Quantiles{P50: 4.5},
 		EmailsSent: 200, Drained: true, DrainS: 7.25, Settings: labs.Settings{Mode: labs.ModeAsync}}
-	return labs.Recordings{"baseline": {
+	recs["baseline"] = &labs.Recording{
 		Scenario: "baseline", Title: "Baseline, recorded", Recorded: time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC),
 		Redis: "Redis 7.0.15", Go: "go1.26.0", CPUs: 2,
 		Runs: []labs.RecordedRun{
@@ -31,7 +35,8 @@ func testRecording() labs.Recordings {
 			{Says: "Async answers faster.", Check: "runs[1].latency_ms.p50 < runs[0].latency_ms.p50", Holds: true, Got: "4.5 < 123.4"},
 			{Says: "Sync is slower than a second.", Check: "runs[0].latency_ms.p50 > 1000", Holds: false, Got: "123.4 > 1000"},
 		},
-	}}
+	}
+	return recs
 }
 
 func TestRecordedRunsArePublicPagesWithCommandsAndClaims(t *testing.T) {
@@ -39,7 +44,7 @@ func TestRecordedRunsArePublicPagesWithCommandsAndClaims(t *testing.T) {
 	mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{Sandbox: labs.Options{Logger: quietLog()}})
 	require.NoError(t, err)
 	t.Cleanup(func() { mgr.Close() })
-	_, base := newTestServer(t, Config{Redis: db.Client, Labs: mgr, Recordings: testRecording()})
+	_, base := newTestServer(t, Config{Redis: db.Client, Labs: mgr, Recordings: testRecording(t)})
 
 	res, body := get(t, base+"/labs/results")
 	require.Equal(t, http.StatusOK, res.StatusCode)

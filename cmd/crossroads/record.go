@@ -75,7 +75,11 @@ It exits 1 when a claim does not hold, after writing what it recorded.`,
 			if len(*only) > 0 && !slices.Contains(*only, sc.ID) {
 				continue
 			}
-			fmt.Fprintf(w, "%s: %d runs…\n", sc.ID, len(sc.Runs))
+			runs := "runs"
+			if len(sc.Runs) == 1 {
+				runs = "run"
+			}
+			fmt.Fprintf(w, "%s: %d %s…\n", sc.ID, len(sc.Runs), runs)
 			rec, err := labs.Record(ctx, db.Client, sc, labs.RecordOptions{Base: labs.DefaultSettings(),
 				Redis: redisKind(db), Logger: slog.Default(), MaxSignups: *maxSignups})
 			if err != nil {
