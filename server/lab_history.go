@@ -146,26 +146,38 @@ func bestOf(rs []labs.Result, name string, better int) []bool {
 	if better == neither || len(rs) < 2 {
 		return out
 	}
-	var best float64
-	same := true
-	for i, r := range rs {
+	var best, first float64
+	seen, same := 0, true
+	for _, r := range rs {
+		if !measured(r, name) {
+			continue
+		}
 		v, _ := labs.ResultFigure(r, name)
-		if i == 0 || float64(better)*(v-best) > 0 {
+		if seen == 0 {
+			best, first = v, v
+		} else if float64(better)*(v-best) > 0 {
 			best = v
 		}
-		if i > 0 {
-			w, _ := labs.ResultFigure(rs[0], name)
-			same = same && v == w
-		}
+		same = same && v == first
+		seen++
 	}
-	if same {
+	if same || seen < 2 {
 		return out
 	}
 	for i, r := range rs {
 		v, _ := labs.ResultFigure(r, name)
-		out[i] = v == best
+		out[i] = measured(r, name) && v == best
 	}
 	return out
+}
+
+// measured reports whether a run measured figure name at all: a run that
+// sent no email has no time until its email went out, which is not 0 ms.
+func measured(r labs.Result, name string) bool {
+	if strings.HasPrefix(name, "effect_latency_ms.") {
+		return r.EmailsSent > 0
+	}
+	return true
 }
 
 // figure is a result figure as the CSV holds it, at full precision.
@@ -174,8 +186,12 @@ func figure(r labs.Result, name string) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
-// shortFigure is a figure as a page shows it: one decimal at most.
+// shortFigure is a figure as a page shows it: one decimal at most, or a
+// dash when the run did not measure it.
 func shortFigure(r labs.Result, name string) string {
+	if !measured(r, name) {
+		return "—"
+	}
 	v, _ := labs.ResultFigure(r, name)
 	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
 }

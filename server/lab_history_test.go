@@ -18,3 +18,14 @@ func TestTheComparisonMarksTheBetterValue(t *testing.T) {
 	assert.Equal(t, []bool{false, false}, bestOf(rs, "signups_attempted", neither), "some figures are neither good nor bad")
 	assert.Equal(t, []bool{false}, bestOf(rs[:1], "signups_succeeded", higher), "one run has nothing to beat")
 }
+
+func TestARunWithNoEmailHasNoEffectLatency(t *testing.T) {
+	sent := labs.Result{EmailsSent: 200, EffectLatency: labs.Quantiles{P50: 2588.7}}
+	none := labs.Result{EmailsSent: 0}
+	rs := []labs.Result{sent, none}
+	assert.Equal(t, "—", shortFigure(none, "effect_latency_ms.p50"), "not 0 ms: nothing took effect")
+	assert.Equal(t, "2588.7", shortFigure(sent, "effect_latency_ms.p50"))
+	assert.Equal(t, []bool{false, false}, bestOf(rs, "effect_latency_ms.p50", lower),
+		"a run that sent nothing is not the faster one, and one measured run has nothing to beat")
+	assert.Equal(t, "0", shortFigure(none, "emails_sent"))
+}
