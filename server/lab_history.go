@@ -117,7 +117,9 @@ var compareFigures = []struct {
 }{
 	{"Signups sent", "signups_attempted", neither}, {"Succeeded", "signups_succeeded", higher}, {"Failed", "signups_failed", lower},
 	{"Latency p50 (ms)", "latency_ms.p50", lower}, {"Latency p95 (ms)", "latency_ms.p95", lower}, {"Latency p99 (ms)", "latency_ms.p99", lower},
-	{"Throughput (signups/s)", "throughput_per_s", higher}, {"Email effect p50 (ms)", "effect_latency_ms.p50", lower},
+	{"Throughput (signups/s)", "throughput_per_s", higher}, {"Duration (s)", "duration_s", lower},
+	{"Email effect p50 (ms)", "effect_latency_ms.p50", lower}, {"Email effect p99 (ms)", "effect_latency_ms.p99", lower},
+	{"Email effect max (ms)", "effect_latency_ms.max", lower},
 	{"Welcome emails sent", "emails_sent", higher}, {"Duplicate emails", "email_duplicates", lower},
 	{"Emails for failed signups", "emails_for_failed_signups", lower}, {"Orphaned users", "orphaned_users", lower},
 	{"Retries", "retries", lower}, {"Redeliveries", "redeliveries", lower}, {"Dead-lettered", "dead_lettered", lower},
@@ -181,7 +183,11 @@ func measured(r labs.Result, name string) bool {
 }
 
 // figure is a result figure as the CSV holds it, at full precision.
+// A figure the run did not measure is left empty.
 func figure(r labs.Result, name string) string {
+	if !measured(r, name) {
+		return ""
+	}
 	v, _ := labs.ResultFigure(r, name)
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"io/fs"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/labs"
 )
 
@@ -28,4 +31,17 @@ func TestARunWithNoEmailHasNoEffectLatency(t *testing.T) {
 	assert.Equal(t, []bool{false, false}, bestOf(rs, "effect_latency_ms.p50", lower),
 		"a run that sent nothing is not the faster one, and one measured run has nothing to beat")
 	assert.Equal(t, "0", shortFigure(none, "emails_sent"))
+	assert.Empty(t, figure(none, "effect_latency_ms.p99"), "the CSV leaves it empty")
+}
+
+func TestEveryFigureAScenarioShowsHasAName(t *testing.T) {
+	sub, err := fs.Sub(content.FS, "labs")
+	require.NoError(t, err)
+	scenarios, err := labs.LoadScenarios(sub)
+	require.NoError(t, err)
+	for _, sc := range scenarios {
+		for _, name := range sc.Show {
+			assert.NotEqual(t, name, figureLabel(name), "scenario %s shows %s under its raw name", sc.ID, name)
+		}
+	}
 }
