@@ -3,6 +3,7 @@ package labs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -13,7 +14,8 @@ import (
 // replayed. It is created by a Manager.
 type Lab struct {
 	*Sandbox
-	owner string
+	owner   string
+	address string // the client address it counts against ("" for none)
 
 	mu        sync.Mutex
 	used      time.Time
@@ -26,7 +28,6 @@ type Lab struct {
 	runs      sync.WaitGroup
 	done      chan struct{}
 	closeOnce sync.Once
-	closeErr  error
 }
 
 // PlannedRun is one load of a background session: the settings to put in
@@ -59,8 +60,8 @@ type ScenarioState struct {
 	Results []Result
 }
 
-func newLab(sb *Sandbox, owner string) *Lab {
-	return &Lab{Sandbox: sb, owner: owner, used: time.Now(), scenarios: map[string]*ScenarioState{}, done: make(chan struct{})}
+func newLab(sb *Sandbox, owner, address string) *Lab {
+	return &Lab{Sandbox: sb, owner: owner, address: address, used: time.Now(), scenarios: map[string]*ScenarioState{}, done: make(chan struct{})}
 }
 
 // Owner is who the lab belongs to.
@@ -283,14 +284,28 @@ func (l *Lab) RevealHint(id string, limit int) int {
 	return st.Hints
 }
 
-func (l *Lab) close() error {
+func (l *Lab) close() error { return l.closeContext(context.Background()) }
+
+// closeContext closes the lab as close does, giving up when ctx ends (see
+// Sandbox.CloseContext); Done is closed once the close has really ended.
+func (l *Lab) closeContext(ctx context.Context) error {
 	l.closeOnce.Do(func() {
 		l.Cancel()
-		l.closeErr = l.Sandbox.Close()
-		l.runs.Wait()
-		close(l.done)
+		go func() {
+			<-l.Sandbox.closed
+			l.runs.Wait()
+			close(l.done)
+		}()
 	})
-	return l.closeErr
+	if err := l.Sandbox.CloseContext(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close lab %s: gave up waiting for its run: %w", l.ID(), ctx.Err())
+	}
 }
 
 // Touch marks the lab as in use, as a page watching it live does, so it

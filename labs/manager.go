@@ -16,6 +16,10 @@ import (
 // ErrFull is returned when a new lab would exceed the manager's bound.
 var ErrFull = errors.New("every lab sandbox is in use; try again later")
 
+// ErrAddressFull is returned when the address asking for a new lab already
+// has as many as ManagerOptions.PerAddress allows.
+var ErrAddressFull = errors.New("this address already has as many lab sandboxes as one address may have")
+
 // ManagerOptions bound and tune a Manager; the zero value is ready to use.
 type ManagerOptions struct {
 	// Max is how many labs may exist at once (default 200).
@@ -30,9 +34,16 @@ type ManagerOptions struct {
 	// JanitorEvery is how often idle labs are looked for (default a quarter
 	// of the shorter timeout, at most a minute).
 	JanitorEvery time.Duration
+	// PerAddress is how many labs one client address may hold at once
+	// (0: no bound), so one visitor changing cookies cannot take every
+	// place. Closing or expiring a lab frees its place.
+	PerAddress int
+	// CloseTimeout bounds Close: labs close in parallel, and whatever has
+	// not finished by then (a hung Redis) is abandoned (default 10 s).
+	CloseTimeout time.Duration
 	// Sandbox is the template every lab's sandbox starts from: settings,
-	// metrics registerer, logger, breaker policy. DeleteOnClose is forced on
-	// so an expired lab leaves no keys behind.
+	// metrics registerer, logger, breaker policy, room and storage budgets.
+	// DeleteOnClose is forced on so an expired lab leaves no keys behind.
 	Sandbox Options
 }
 
@@ -51,6 +62,7 @@ type Manager struct {
 
 	mu     sync.Mutex
 	labs   map[string]*Lab // by owner
+	per    map[string]int  // labs per client address
 	closed bool
 
 	janitor sync.WaitGroup
@@ -71,6 +83,9 @@ func NewManager(rc *redis.Client, opt ManagerOptions) (*Manager, error) {
 		opt.UnusedTimeout = 10 * time.Minute
 	}
 	opt.UnusedTimeout = min(opt.UnusedTimeout, opt.IdleTimeout)
+	if opt.CloseTimeout <= 0 {
+		opt.CloseTimeout = 10 * time.Second
+	}
 	if opt.JanitorEvery <= 0 {
 		opt.JanitorEvery = min(opt.UnusedTimeout/4, time.Minute)
 	}
@@ -85,7 +100,7 @@ func NewManager(rc *redis.Client, opt ManagerOptions) (*Manager, error) {
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("lab manager base settings: %w", err)
 	}
-	m := &Manager{rc: rc, opt: opt, log: opt.Sandbox.Logger, base: base, labs: map[string]*Lab{}}
+	m := &Manager{rc: rc, opt: opt, log: opt.Sandbox.Logger, base: base, labs: map[string]*Lab{}, per: map[string]int{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.janitor.Add(1)
 	go m.sweepLoop()
@@ -117,9 +132,21 @@ func (m *Manager) Lookup(owner string) *Lab {
 	return l
 }
 
+// PerAddress is the bound on labs per client address (0: none).
+func (m *Manager) PerAddress() int { return m.opt.PerAddress }
+
 // Get returns owner's lab, creating it (with a fresh, unguessable sandbox id)
-// when it has none. It returns ErrFull when the bound is reached.
+// when it has none. It returns ErrFull when the bound is reached. The lab
+// counts against no address; servers use Open.
 func (m *Manager) Get(ctx context.Context, owner string) (*Lab, error) {
+	return m.Open(ctx, owner, "")
+}
+
+// Open is Get for a visitor at address (a client IP, or its /64): a new lab
+// is refused with ErrAddressFull when the address already holds
+// ManagerOptions.PerAddress of them. An existing lab is returned whatever
+// the address, so a learner whose address changed keeps theirs.
+func (m *Manager) Open(ctx context.Context, owner, address string) (*Lab, error) {
 	if owner == "" {
 		return nil, errors.New("lab manager: empty owner")
 	}
@@ -132,6 +159,9 @@ func (m *Manager) Get(ctx context.Context, owner string) (*Lab, error) {
 		l.touch()
 		return l, nil
 	}
+	if address != "" && m.opt.PerAddress > 0 && m.per[address] >= m.opt.PerAddress {
+		return nil, ErrAddressFull
+	}
 	if len(m.labs) >= m.opt.Max {
 		return nil, ErrFull
 	}
@@ -143,17 +173,34 @@ func (m *Manager) Get(ctx context.Context, owner string) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create lab sandbox: %w", err)
 	}
-	l := newLab(sb, owner)
+	l := newLab(sb, owner, address)
 	m.labs[owner] = l
+	if address != "" {
+		m.per[address]++
+	}
 	m.log.Info("lab created", "sandbox", id, "labs", len(m.labs))
 	return l, nil
+}
+
+// forgetLocked removes owner's lab from the books, freeing its places.
+func (m *Manager) forgetLocked(owner string) *Lab {
+	l := m.labs[owner]
+	if l == nil {
+		return nil
+	}
+	delete(m.labs, owner)
+	if l.address != "" {
+		if m.per[l.address]--; m.per[l.address] <= 0 {
+			delete(m.per, l.address)
+		}
+	}
+	return l
 }
 
 // Reset closes owner's lab and deletes its keys; the next Get starts afresh.
 func (m *Manager) Reset(owner string) error {
 	m.mu.Lock()
-	l := m.labs[owner]
-	delete(m.labs, owner)
+	l := m.forgetLocked(owner)
 	m.mu.Unlock()
 	if l == nil {
 		return nil
@@ -175,7 +222,7 @@ func (m *Manager) Sweep() int {
 		}
 		if now.Sub(since) > limit && !l.Status().Running && !l.loading() {
 			idle = append(idle, l)
-			delete(m.labs, owner)
+			m.forgetLocked(owner)
 		}
 	}
 	m.mu.Unlock()
@@ -203,8 +250,20 @@ func (m *Manager) sweepLoop() {
 	}
 }
 
-// Close stops the janitor and closes every lab, deleting its keys.
+// Close stops the janitor and closes every lab, deleting its keys, within
+// ManagerOptions.CloseTimeout.
 func (m *Manager) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.opt.CloseTimeout)
+	defer cancel()
+	return m.CloseContext(ctx)
+}
+
+// CloseContext stops the janitor and closes every lab at once, in parallel,
+// so that shutting down a room of labs takes as long as the slowest, not
+// their sum. When ctx ends first it returns without waiting any longer: the
+// labs still closing abandon their Redis commands, and the keys they did not
+// delete expire by themselves (Options.DataTTL).
+func (m *Manager) CloseContext(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -216,14 +275,20 @@ func (m *Manager) Close() error {
 		all = append(all, l)
 	}
 	m.labs = map[string]*Lab{}
+	m.per = map[string]int{}
 	m.mu.Unlock()
 	m.cancel()
 	m.janitor.Wait()
-	var errs []error
-	for _, l := range all {
-		errs = append(errs, l.close())
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, l := range all {
+		wg.Go(func() { errs[i] = l.closeContext(ctx) })
 	}
-	return errors.Join(errs...)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close labs: %w", err)
+	}
+	return nil
 }
 
 func randomHex(n int) string {

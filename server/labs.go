@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"go.yaml.in/yaml/v3"
@@ -241,10 +243,23 @@ func (s *Server) labIndex(c *gin.Context) {
 	if s.lab.mgr.Lookup(LearnerID(c)) == nil && !s.allow(c, rateSandboxes) {
 		return // this visit would make a sandbox, and the address has made its share
 	}
-	l, err := s.lab.mgr.Get(c.Request.Context(), LearnerID(c))
+	// The sandbox counts against the client's address, so one visitor
+	// collecting cookies cannot take every place (ManagerOptions.PerAddress).
+	l, err := s.lab.mgr.Open(c.Request.Context(), LearnerID(c), s.clientKey(c))
 	if errors.Is(err, labs.ErrFull) {
 		c.Header("Retry-After", "600")
 		s.render(c, http.StatusServiceUnavailable, "lab-full", view{Title: "The lab is full", Section: "labs", Data: s.lab.text})
+		return
+	}
+	if errors.Is(err, labs.ErrAddressFull) {
+		// Unused labs expire after 10 minutes, so that is when a place is
+		// sure to come free unless the other labs are in use.
+		c.Header("Retry-After", "600")
+		s.log.Warn("lab refused: address holds its share", "client", s.clientKey(c), "per_address", s.lab.mgr.PerAddress())
+		s.labFail(c, http.StatusTooManyRequests, "sandbox", fmt.Sprintf(
+			"Your address already has %d lab sandboxes open, as many as one address may have on this server. "+
+				"Use one of them (in the browser that opened it), or wait until an unused one closes after 10 minutes. "+
+				"A workshop behind one shared address can ask its facilitator to raise --lab-per-address.", s.lab.mgr.PerAddress()))
 		return
 	}
 	if err != nil {
@@ -348,6 +363,14 @@ func (s *Server) fieldFail(c *gin.Context, err error) {
 		s.labFail(c, http.StatusBadRequest, field, fieldLabel(field)+": "+fe.Reason)
 	case errors.Is(err, labs.ErrBusy):
 		s.labFail(c, http.StatusConflict, "run", "A load is already running in your lab. Wait for it to finish or cancel it.")
+	case errors.Is(err, labs.ErrRoomBusy):
+		// Other learners' loads hold the server's budget of signups in
+		// flight; a run takes seconds, so try again soon.
+		c.Header("Retry-After", "15")
+		s.labFail(c, http.StatusServiceUnavailable, "concurrency", "The room is busy: "+strings.TrimPrefix(err.Error(), labs.ErrRoomBusy.Error()+": ")+
+			". Try again in a few seconds, or with a lower concurrency.")
+	case errors.Is(err, labs.ErrStorageFull):
+		s.labFail(c, http.StatusConflict, "run", sentence(err.Error()))
 	case errors.Is(err, labs.ErrNotFound):
 		s.labFail(c, http.StatusNotFound, "id", "That item does not exist (any more).")
 	case errors.Is(err, labs.ErrClosed):
@@ -356,6 +379,19 @@ func (s *Server) fieldFail(c *gin.Context, err error) {
 		s.log.Error("lab request", "path", c.Request.URL.Path, "err", err)
 		s.labFail(c, http.StatusServiceUnavailable, "", "The lab could not do that just now. Please try again.")
 	}
+}
+
+// sentence makes an error message a sentence: capital first, full stop last.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
 }
 
 // done answers a successful change: JSON for lab.js, a redirect back to the

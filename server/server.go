@@ -29,7 +29,8 @@ import (
 )
 
 // ShutdownTimeout is how long in-flight requests get to finish after a stop
-// signal before the server closes their connections.
+// signal before the server closes their connections, unless
+// Config.ShutdownTimeout says otherwise.
 const ShutdownTimeout = 10 * time.Second
 
 // Config is what the server needs from the program that wires it.
@@ -77,6 +78,9 @@ type Config struct {
 	// server that is only reached over HTTPS (through a proxy that does not
 	// send X-Forwarded-Proto).
 	SecureCookies bool
+	// ShutdownTimeout is how long in-flight requests get to finish after a
+	// stop signal (zero: ShutdownTimeout).
+	ShutdownTimeout time.Duration
 }
 
 // Server timeouts when Config leaves them zero. The longest handler (a traced
@@ -116,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ready == nil {
 		cfg.Ready = func(context.Context) error { return nil }
 	}
-	for _, d := range []*time.Duration{&cfg.ReadTimeout, &cfg.WriteTimeout, &cfg.IdleTimeout, &cfg.ReadHeaderTimeout} {
+	for _, d := range []*time.Duration{&cfg.ReadTimeout, &cfg.WriteTimeout, &cfg.IdleTimeout, &cfg.ReadHeaderTimeout, &cfg.ShutdownTimeout} {
 		if *d < 0 {
 			return nil, fmt.Errorf("server config: negative timeout %v", *d)
 		}
@@ -125,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, ShutdownTimeout)
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{
 		cfg:     cfg,
@@ -204,7 +209,7 @@ func (s *Server) MetricsHandler() http.Handler {
 func (s *Server) Closing() <-chan struct{} { return s.closing }
 
 // Serve answers on ln until ctx is done, then stops taking new connections and
-// gives in-flight requests up to ShutdownTimeout to finish.
+// gives in-flight requests up to Config.ShutdownTimeout to finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
@@ -223,8 +228,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down", "timeout", ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {

@@ -279,7 +279,12 @@ afterwards, unless --sandbox names one (for instance to share the work with
 		warn(cmd.ErrOrStderr(), s)
 
 		ctx := cmd.Context()
-		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{})
+		// A headless run has the process to itself: its one pool has room
+		// for every signup in flight and the consumers besides, so the
+		// figures measure the lab, not a pool sized for a shared server
+		// (up to the 320 connections a sandbox had when it had a pool of its
+		// own: beyond that, file descriptors run short before Redis does).
+		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{PoolSize: min(spec.Concurrency, 256) + 64})
 		if err != nil {
 			return err
 		}

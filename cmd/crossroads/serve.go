@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,13 +25,25 @@ func newServeCmd() *cobra.Command {
 		Long: `Serve the web app: lessons, labs and the decision wizard.
 
 Without REDIS_URL an embedded, in-memory Redis starts inside the process.
-Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
+Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight and the lab
+sandboxes (closed in parallel) get --shutdown-timeout, 10 seconds by default,
+and the process exits then even when Redis hangs.
+
+A shared server bounds what a room can do to it: one Redis connection pool
+(--redis-pool), a budget of lab signups in flight for the whole room
+(--lab-inflight), lab sandboxes per client address (--lab-per-address) and
+users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`,
 		Args: noArgs,
 	}
 	addr := cmd.Flags().String("addr", envOr("CROSSROADS_ADDR", "127.0.0.1:8080"), "address to listen on (env CROSSROADS_ADDR)")
 	redisURL := cmd.Flags().String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db; empty starts an embedded one (env REDIS_URL)")
 	labMax := cmd.Flags().Int("lab-max", 200, "most lab sandboxes alive at once; beyond it visitors see \"lab is full\"")
 	labIdle := cmd.Flags().Duration("lab-idle", 2*time.Hour, "close a lab sandbox (and delete its keys) after this long unused")
+	labPerAddress := cmd.Flags().Int("lab-per-address", 3, "most lab sandboxes one client address may hold at once (0: no bound; raise it for a room behind one NAT address)")
+	labInflight := cmd.Flags().Int("lab-inflight", 512, "most lab signups in flight at once across every learner's load; a run takes its whole concurrency from it or waits, and is refused with \"the room is busy\" if none is free")
+	labMaxUsers := cmd.Flags().Int("lab-max-users", int(labs.DefaultStorage.Users), "most users one lab sandbox keeps in Redis, its next run included; beyond it the data of earlier runs are dropped before a run")
+	redisPool := cmd.Flags().Int("redis-pool", defaultRedisPool(), "most connections to Redis for the whole process (every page and every lab sandbox share them)")
+	shutdownTimeout := cmd.Flags().Duration("shutdown-timeout", server.ShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight and the closing lab sandboxes get before the process exits anyway")
 	metricsAddr := cmd.Flags().String("metrics-addr", envOr("CROSSROADS_METRICS_ADDR", "127.0.0.1:9464"), "address of the Prometheus /metrics listener, kept off the public one; empty turns it off (env CROSSROADS_METRICS_ADDR)")
 	trustedProxies := cmd.Flags().String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
 	secureCookies := cmd.Flags().Bool("secure-cookies", false, "mark the learner cookie Secure on every answer (the site is only reached over HTTPS)")
@@ -47,6 +60,21 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 		}
 		if *labIdle < time.Minute || *labIdle > 7*24*time.Hour {
 			return usagef("--lab-idle: %v is not between 1m and 168h", *labIdle)
+		}
+		if *labPerAddress < 0 || *labPerAddress > 10_000 {
+			return usagef("--lab-per-address: %d is not between 0 and 10000", *labPerAddress)
+		}
+		if *labInflight < 1 || *labInflight > 100_000 {
+			return usagef("--lab-inflight: %d is not between 1 and 100000", *labInflight)
+		}
+		if *labMaxUsers < 1_000 || *labMaxUsers > 10_000_000 {
+			return usagef("--lab-max-users: %d is not between 1000 and 10000000", *labMaxUsers)
+		}
+		if *redisPool < 4 || *redisPool > 10_000 {
+			return usagef("--redis-pool: %d is not between 4 and 10000", *redisPool)
+		}
+		if *shutdownTimeout < time.Second || *shutdownTimeout > 10*time.Minute {
+			return usagef("--shutdown-timeout: %v is not between 1s and 10m", *shutdownTimeout)
 		}
 		if *metricsAddr != "" {
 			if _, _, err := net.SplitHostPort(*metricsAddr); err != nil {
@@ -73,12 +101,12 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 			}
 		}
 		ctx := cmd.Context()
-		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{})
+		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{PoolSize: *redisPool})
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded)
+		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded, "pool", *redisPool)
 
 		// The course is parsed once, now: a broken chapter stops start-up
 		// with its file and line instead of failing a learner later. Source
@@ -95,14 +123,16 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 
 		// One registry for the web and the lab metrics, so /metrics shows both.
 		reg := server.NewRegistry()
+		users := int64(*labMaxUsers)
 		mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{
-			Max: *labMax, IdleTimeout: *labIdle,
-			Sandbox: labs.Options{Registerer: reg, Logger: slog.Default()},
+			Max: *labMax, IdleTimeout: *labIdle, PerAddress: *labPerAddress, CloseTimeout: *shutdownTimeout,
+			Sandbox: labs.Options{Registerer: reg, Logger: slog.Default(), Room: labs.NewRoom(*labInflight),
+				Storage: labs.Storage{Users: users, Stream: users, Dead: users / 2}},
 		})
 		if err != nil {
 			return fmt.Errorf("start labs: %w", err)
 		}
-		defer mgr.Close()
+		defer mgr.Close() // a no-op once closeLabs below has run
 
 		srv, err := server.New(server.Config{
 			RedisLabel: db.Describe(),
@@ -114,9 +144,10 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 			Lessons:    catalog,
 			Recordings: recs,
 
-			RateLimits:     limits,
-			TrustedProxies: proxies,
-			SecureCookies:  *secureCookies,
+			RateLimits:      limits,
+			TrustedProxies:  proxies,
+			SecureCookies:   *secureCookies,
+			ShutdownTimeout: *shutdownTimeout,
 		})
 		if err != nil {
 			return fmt.Errorf("build server: %w", err)
@@ -144,7 +175,42 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: requests in flight get up to 10 seconds.`,
 		}
 		slog.Info("serving", "url", "http://"+ln.Addr().String())
 		fmt.Fprintf(cmd.OutOrStdout(), "Crossroads is running at http://%s (Ctrl-C to stop)\n", ln.Addr())
-		return srv.Serve(ctx, ln)
+		// On a stop signal the labs close while the web server drains, both
+		// within --shutdown-timeout: a room of labs closes in parallel, and
+		// a hung Redis cannot hold the exit (what did not finish is left to
+		// expire, see labs.Options.DataTTL).
+		serveCtx, stopServing := context.WithCancel(ctx)
+		defer stopServing()
+		labsClosed := make(chan error, 1)
+		go func() {
+			<-serveCtx.Done()
+			labsClosed <- closeLabs(mgr, *shutdownTimeout)
+		}()
+		err = srv.Serve(serveCtx, ln)
+		stopServing()
+		if cerr := <-labsClosed; cerr != nil {
+			slog.Warn("labs did not all close in time", "err", cerr)
+		}
+		return err
 	}
 	return cmd
 }
+
+// closeLabs closes every lab within timeout and says how long it took.
+func closeLabs(mgr *labs.Manager, timeout time.Duration) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	n := mgr.Len()
+	err := mgr.CloseContext(ctx)
+	slog.Info("labs closed", "labs", n, "took", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// defaultRedisPool is the default of --redis-pool: go-redis's own default
+// of 10 connections per CPU, and at least 20. Redis runs one command at a
+// time, so more connections than a few per core add no throughput, only
+// file descriptors (two each with the embedded Redis, which lives in this
+// process); commands wait for a free connection instead, each within its
+// request's deadline.
+func defaultRedisPool() int { return max(20, 10*runtime.GOMAXPROCS(0)) }
