@@ -79,8 +79,19 @@ func TestBrowserLabDeadLettersByKindPagedAndTraced(t *testing.T) {
 			awaitJS[bool](t, ctx, `fetch(`+strconv.Quote(base+"/snapshot")+`).then(r => r.json()).then(j => !j.status.running)`)
 	}, 30*time.Second, 100*time.Millisecond, "27 dead letters")
 
-	// Grouped by kind, paged by 20.
+	// Grouped by kind, paged by 20; clock times in the reader's zone
+	// (India, half an hour off every UTC minute), the UTC time as tooltip.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Kolkata"})
+		return err
+	})))
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(e.base+base+"#dead-letters"), chromedp.WaitVisible(chromedp.CSS("#dead-count"))))
+	clock := js[[]string](t, ctx, `(function () { var el = document.querySelector("#dead-table [data-local-time]");
+		var want = "at " + new Intl.DateTimeFormat(undefined, {hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: "Asia/Kolkata"}).format(new Date(el.dataset.localTime));
+		return [el.textContent, want, el.title]; })()`)
+	assert.Equal(t, clock[1], clock[0], "the dead letter's time is the reader's own")
+	assert.Regexp(t, `^at \d\d:\d\d:\d\d UTC$`, clock[2], "the server's UTC time stays as the tooltip")
+	assert.NotContains(t, clock[0], clock[2][3:8], "not the UTC clock")
 	assert.Contains(t, text(t, ctx, "#dead-count"), "20 of 27")
 	kinds := js[[]string](t, ctx, `Array.from(document.querySelectorAll("#dead-kinds .dead-kind")).map(a => a.textContent.replace(/\s+/g, " ").trim())`)
 	assert.Equal(t, []string{"All — 27", "email · gave up after its tries — 3", "email · unreadable (poison) — 12", "analytics · unreadable (poison) — 12"}, kinds)
