@@ -139,7 +139,9 @@ func TestTheRoomBoundsSignupsInFlightAcrossLabs(t *testing.T) {
 	errs := make([]error, len(sbs))
 	var wg sync.WaitGroup
 	for i, sb := range sbs {
-		wg.Go(func() { results[i], errs[i] = sb.Run(ctx, LoadSpec{Signups: 40, Concurrency: 8, DrainTimeout: 10 * time.Second}) })
+		wg.Go(func() {
+			results[i], errs[i] = sb.Run(ctx, LoadSpec{Signups: 40, Concurrency: 8, DrainTimeout: 10 * time.Second})
+		})
 	}
 	wg.Wait()
 	stop()

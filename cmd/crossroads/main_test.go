@@ -68,6 +68,11 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"serve", "--rate-saves", "0/m"}, "--rate-saves"},
 		{[]string{"serve", "--rate-imports", "5/fortnight"}, "--rate-imports"},
 		{[]string{"serve", "--rate-uploads", "5"}, "--rate-uploads"},
+		{[]string{"serve", "--redis-pool", "0"}, "--redis-pool"},
+		{[]string{"serve", "--lab-inflight", "0"}, "--lab-inflight"},
+		{[]string{"serve", "--lab-per-address", "-1"}, "--lab-per-address"},
+		{[]string{"serve", "--lab-max-users", "5"}, "--lab-max-users"},
+		{[]string{"serve", "--shutdown-timeout", "0s"}, "--shutdown-timeout"},
 		{[]string{"version", "x"}, "takes no arguments"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
