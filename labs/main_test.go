@@ -23,12 +23,15 @@ func (quietRedisLog) Printf(context.Context, string, ...any) {}
 
 func TestMain(m *testing.M) {
 	redis.SetLogger(quietRedisLog{})
-	goleak.VerifyTestMain(m,
-		// go-redis and net/http keep a few background goroutines per client.
-		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-	)
+	goleak.VerifyTestMain(m, leakOptions...)
+}
+
+// leakOptions are the goroutines goleak may find alive when a test ends:
+// go-redis and net/http keep a few background goroutines per client.
+var leakOptions = []goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
 }
 
 // fastSettings keep tests quick: no latency, short backoffs and block times.
