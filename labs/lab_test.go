@@ -409,7 +409,10 @@ func TestSettingsChangeLive(t *testing.T) {
 			assert.Equal(t, 4, g.ConsumersHere)
 		}
 	}
-	_, err = http.Post(sb.email.URL(), "application/json", strings.NewReader("{}"))
+	// A fresh connection: the default client may hold an idle one to a
+	// service another test ran on the same port, which would read "reset".
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	_, err = fresh.Post(sb.email.URL(), "application/json", strings.NewReader("{}"))
 	assert.ErrorContains(t, err, "connection refused", "a downed service refuses connections")
 	_, err = sb.Update(func(s *Settings) { s.Email.Down = false; s.Email.ErrorRate = 2 })
 	var fe *FieldError
