@@ -270,7 +270,7 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf(`chaos soak figures (CHAOS_SEED=%d), %s, redis %s:
   signups            attempted %d, succeeded %d, failed %d (%.0f/s)
-  users              %d (orphaned by a failed answer: %d)
+  users              %d (stored although the signup failed: %d, of which the API could record %d)
   lost               %d
   email              sent %d, duplicates %d (run audit %d)
   analytics          %d users tracked
@@ -284,7 +284,7 @@ func TestChaos(t *testing.T) {
   drain              %.1f s (drained %v); paused %v`,
 		seed, soak.Round(time.Second), db.Version,
 		res.SignupsAttempted, res.SignupsSucceeded, res.SignupsFailed, res.ThroughputPerS,
-		tot.Users, res.OrphanedUsers,
+		tot.Users, tot.Users-res.SignupsSucceeded, res.OrphanedUsers,
 		res.Lost,
 		tot.EmailsSent, tot.EmailDuplicates, res.EmailDuplicates,
 		tot.AnalyticsEvents,
