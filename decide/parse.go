@@ -92,6 +92,9 @@ func (d *decoder) object(path string, v any, known ...string) map[string]any {
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
+		if k == "" {
+			k = `""` // an empty key still gets a path the error can show
+		}
 		d.fail(join(path, k), "is not a known field")
 	}
 	return m
