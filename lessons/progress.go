@@ -191,7 +191,9 @@ func (s *Store) ParseImport(r io.Reader) (*Export, error) {
 	dec.DisallowUnknownFields()
 	var e Export
 	if err := dec.Decode(&e); err != nil {
-		return nil, fmt.Errorf("%w: not a Crossroads progress file: %v", ErrBadImport, err)
+		// The decoder quotes unknown field names whole: keep the message
+		// short, whatever the file holds.
+		return nil, fmt.Errorf("%w: not a Crossroads progress file: %s", ErrBadImport, truncate(err.Error(), 200))
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: unexpected data after the JSON object", ErrBadImport)
