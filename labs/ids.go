@@ -3,6 +3,7 @@ package labs
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"strings"
 )
 
 // newID returns prefix followed by 16 random hex digits.
@@ -21,10 +22,22 @@ func newTraceParent() string {
 	return "00-" + hex.EncodeToString(t) + "-" + hex.EncodeToString(s) + "-01"
 }
 
-// traceID is the trace-id part of a traceparent, or "".
+// traceID is the trace-id part of a W3C traceparent
+// (version-traceid-parentid-flags in lower-case hex), or "" when the header
+// is malformed or its trace id is all zeros: such a header is ignored and
+// the signup starts a trace of its own.
 func traceID(traceparent string) string {
-	if len(traceparent) < 35 {
+	if len(traceparent) < 55 || traceparent[2] != '-' || traceparent[35] != '-' || traceparent[52] != '-' ||
+		(len(traceparent) > 55 && traceparent[55] != '-') {
 		return ""
 	}
-	return traceparent[3:35]
+	for _, part := range []string{traceparent[0:2], traceparent[3:35], traceparent[36:52], traceparent[53:55]} {
+		if strings.Trim(part, "0123456789abcdef") != "" {
+			return ""
+		}
+	}
+	if id := traceparent[3:35]; strings.Trim(id, "0") != "" {
+		return id
+	}
+	return ""
 }
