@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,4 +53,27 @@ func BenchmarkStreamPipeline(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkOutboxParallel signs users up through the outbox script from many
+// goroutines at once, as the signup API does under load: concurrent scripts
+// share round trips (outbox.go). One op is one user and its event.
+func BenchmarkOutboxParallel(b *testing.B) {
+	db := redistest.Open(b)
+	s := New(db.Client, redistest.Sandbox(b, db.Client))
+	ctx := context.Background()
+	var seq atomic.Int64
+	b.SetParallelism(8) // 8 × GOMAXPROCS signups in flight
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := seq.Add(1)
+			u := User{ID: fmt.Sprintf("u_%d", i), Email: fmt.Sprintf("b%d@example.com", i), Mode: "async", EventID: fmt.Sprintf("evt_%d", i), CreatedAt: time.Now()}
+			ev := SignedUp(u, time.Now(), "")
+			if _, created, err := s.CreateUser(ctx, u, "", &ev); err != nil || !created {
+				b.Fatalf("create user %d: created=%v err=%v", i, created, err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "signups/s")
 }

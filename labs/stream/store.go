@@ -44,12 +44,13 @@ func IsNoGroup(err error) bool { return redis.HasErrorPrefix(err, "NOGROUP") }
 
 // Store speaks Redis for one sandbox.
 type Store struct {
-	c  *redis.Client
-	sb string
+	c   *redis.Client
+	sb  string
+	out *outbox // batches concurrent CreateUser scripts into one round trip
 }
 
 // New returns the store of sandbox sb on c.
-func New(c *redis.Client, sb string) *Store { return &Store{c: c, sb: sb} }
+func New(c *redis.Client, sb string) *Store { return &Store{c: c, sb: sb, out: &outbox{}} }
 
 // ---- users and the outbox ---------------------------------------------------
 
@@ -93,7 +94,8 @@ end
 return {'created', ARGV[1]}`)
 
 // CreateUser stores u unless its address or idempotency key is already
-// known and, when ev is not nil, appends the event in the same script. It
+// known and, when ev is not nil, appends the event in the same script.
+// Concurrent calls share round trips (see outbox); each is still one script. It
 // returns the stored user and whether this call created it; ErrEmailTaken
 // when the address belongs to another user.
 func (s *Store) CreateUser(ctx context.Context, u User, idemKey string, ev *Event) (User, bool, error) {
@@ -113,9 +115,9 @@ func (s *Store) CreateUser(ctx context.Context, u User, idemKey string, ev *Even
 	}
 	keys := []string{UsersKey(s.sb), EmailsKey(s.sb), IdemKey(s.sb, idemKey),
 		RunUsersKey(s.sb, u.Run), EventsKey(s.sb), RunPublishedKey(s.sb, u.Run), EntriesKey(s.sb)}
-	res, err := createScript.Run(ctx, s.c, keys, u.ID, record, useIdem, int(IdempotencyTTL.Seconds()),
-		u.Run, u.Mode+" "+u.EventID, int(runTTL.Seconds()), string(payload), u.EventID, TypeSignedUp,
-		strings.ToLower(u.Email)).StringSlice()
+	res, err := s.out.run(ctx, s.c, keys, []any{u.ID, record, useIdem, int(IdempotencyTTL.Seconds()),
+		u.Run, u.Mode + " " + u.EventID, int(runTTL.Seconds()), string(payload), u.EventID, TypeSignedUp,
+		strings.ToLower(u.Email)})
 	if err != nil {
 		return User{}, false, fmt.Errorf("store user: %w", err)
 	}
@@ -536,6 +538,42 @@ func (s *Store) Ack(ctx context.Context, group string, f Finished) error {
 	})
 	if err != nil {
 		return fmt.Errorf("ack %s for %s: %w", f.ID, group, err)
+	}
+	return nil
+}
+
+// AckAll records a batch of finished events and acknowledges their entries
+// in one MULTI/EXEC of six commands however long the batch is: one SADD of
+// every event id, one XACK of every entry and one removal of each kind of
+// retry bookkeeping. Like Ack, the idempotency records and the acks land
+// together or not at all. Fewer round trips and commands are what a handler
+// that settles a batch at once (or a catch-up after a backlog) gains.
+func (s *Store) AckAll(ctx context.Context, group string, fs []Finished) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(fs))
+	idsAny := make([]any, len(fs))
+	var events []any
+	for i, f := range fs {
+		ids[i], idsAny[i] = f.ID, f.ID
+		if f.EventID != "" {
+			events = append(events, f.EventID)
+		}
+	}
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if len(events) > 0 {
+			p.SAdd(ctx, DoneKey(s.sb, group), events...)
+		}
+		p.XAck(ctx, EventsKey(s.sb), group, ids...)
+		p.ZRem(ctx, DueKey(s.sb, group), idsAny...)
+		p.HDel(ctx, FailingKey(s.sb, group), ids...)
+		p.HDel(ctx, StartedKey(s.sb, group), ids...)
+		p.HDel(ctx, CrashesKey(s.sb, group), ids...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ack %d entries for %s: %w", len(fs), group, err)
 	}
 	return nil
 }
