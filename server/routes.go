@@ -24,8 +24,12 @@ func (s *Server) routes() {
 	r.NoMethod(s.methodNotAllowed)
 }
 
-func (s *Server) home(c *gin.Context) {
-	s.render(c, http.StatusOK, "home", view{Title: s.site.Home.Title, Section: "home", Data: s.site.Home})
+// home serves the home page rendered and compressed at start-up: it is the
+// same for everyone (see cachedPage).
+func (s *Server) home(c *gin.Context) { s.homePage.serve(c) }
+
+func (s *Server) homeView() view {
+	return view{Title: s.site.Home.Title, Section: "home", Data: s.site.Home}
 }
 
 // healthz says the process is up; it checks nothing else, so an orchestrator

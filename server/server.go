@@ -94,15 +94,16 @@ const (
 
 // Server is the web application. Create it with New.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	engine  *gin.Engine
-	pages   *pages
-	assets  *assets
-	site    *site
-	metrics *httpMetrics
-	lab     *labWeb // nil without Config.Labs
-	rates   *rateLimiters
+	cfg      Config
+	log      *slog.Logger
+	engine   *gin.Engine
+	pages    *pages
+	assets   *assets
+	site     *site
+	metrics  *httpMetrics
+	lab      *labWeb // nil without Config.Labs
+	homePage *cachedPage
+	rates    *rateLimiters
 	// closing is closed when shutdown starts, so long-lived streams end and
 	// let graceful shutdown finish.
 	closing chan struct{}
@@ -146,6 +147,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.site, err = loadSite(); err != nil {
+		return nil, err
+	}
+	if s.homePage, err = s.cachePage("home", s.homeView()); err != nil {
 		return nil, err
 	}
 	if s.metrics, err = newHTTPMetrics(cfg.Registry); err != nil {
