@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -37,6 +38,11 @@ type Question struct {
 
 	seed string // chapter slug and question id: the shuffle's seed
 	line int    // where the question starts in its file, for lints
+
+	// unanswered caches the question's HTML while nobody has answered it,
+	// by id prefix, number and option order (see renderQuestion); nil for
+	// a question not loaded from a chapter.
+	unanswered *sync.Map
 }
 
 // Option is one possible answer with its explanation.
@@ -140,7 +146,7 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 			continue
 		}
 		prompt, _ := p.fragment(y.Prompt, ql, true)
-		qq := &Question{ID: y.ID, Kind: y.Kind, Prompt: prompt, seed: p.ch.Slug + "/" + y.ID, line: ql}
+		qq := &Question{ID: y.ID, Kind: y.Kind, Prompt: prompt, seed: p.ch.Slug + "/" + y.ID, line: ql, unanswered: new(sync.Map)}
 		kinds[y.Kind] = true
 		switch y.Kind {
 		case "choice":
@@ -393,6 +399,8 @@ type questionView struct {
 	Chosen  string
 	State   string
 	Options []optionView
+	// HTML is the question rendered by the "question" template.
+	HTML template.HTML
 }
 
 // ShowAll: every option's explanation is shown, the right one marked.
@@ -424,6 +432,38 @@ func RenderQuizFor(ch *Chapter, learner string, r *Result) (template.HTML, error
 	return renderQuiz(ch, "", learner, r)
 }
 
+// renderQuestion renders one question of v. Each learner sees the options
+// in an order of their own, but a question has only a handful of orders (six
+// for three options), so the HTML of a question nobody has answered yet is
+// cached per order: a lesson page then runs no question template at all.
+func renderQuestion(v *quizView, qv questionView) (template.HTML, error) {
+	var key string
+	cache := qv.unanswered
+	if v.Result == nil && cache != nil {
+		var k strings.Builder
+		k.WriteString(v.Slug + "\x00" + v.Prefix + "\x00" + strconv.Itoa(qv.Number))
+		for _, o := range qv.Options {
+			k.WriteString("\x00" + o.Value)
+		}
+		key = k.String()
+		if html, ok := cache.Load(key); ok {
+			return html.(template.HTML), nil
+		}
+	}
+	var buf bytes.Buffer
+	if err := blockTemplates.ExecuteTemplate(&buf, "question", struct {
+		V *quizView
+		Q questionView
+	}{v, qv}); err != nil {
+		return "", fmt.Errorf("render question %s: %w", qv.ID, err)
+	}
+	html := template.HTML(buf.String()) //nolint:gosec // html/template output
+	if key != "" {
+		cache.Store(key, html)
+	}
+	return html, nil
+}
+
 func renderQuiz(ch *Chapter, prefix, learner string, r *Result) (template.HTML, error) {
 	v := quizView{Slug: ch.Slug, Prefix: prefix, Result: r}
 	if ch.quizHeading != "" {
@@ -450,6 +490,11 @@ func renderQuiz(ch *Chapter, prefix, learner string, r *Result) (template.HTML, 
 			chosen := qv.Chosen != "" && qv.Chosen == o.Value
 			qv.Options = append(qv.Options, optionView{Option: o, Chosen: chosen, ShowWhy: qv.ShowAll() || chosen && qv.State == stateWrong})
 		}
+		html, err := renderQuestion(&v, qv)
+		if err != nil {
+			return "", err
+		}
+		qv.HTML = html
 		v.Questions = append(v.Questions, qv)
 	}
 	var buf bytes.Buffer

@@ -101,6 +101,22 @@ func TestOptionOrderIsPerLearnerAndStable(t *testing.T) {
 	def, err := RenderQuizFor(ch, "", nil)
 	require.NoError(t, err)
 	assert.Equal(t, ch.QuizForm, def)
+
+	// Unanswered questions come from a cache of each order: every learner's
+	// form still lists every question's options in that learner's order.
+	for i := range 60 {
+		l := fmt.Sprintf("%032x", 1000+i)
+		f, err := RenderQuizFor(ch, l, nil)
+		require.NoError(t, err)
+		for _, q := range ch.Quiz.Questions {
+			at := -1
+			for _, o := range q.OptionsFor(l) {
+				j := strings.Index(string(f), `name="answer-`+q.ID+`" value="`+o.Value+`"`)
+				require.Greater(t, j, at, "learner %s, question %s: options out of the learner's order", l, q.ID)
+				at = j
+			}
+		}
+	}
 }
 
 func TestGradeIsByValueWhateverTheOrder(t *testing.T) {
