@@ -114,6 +114,15 @@ func (m *Manager) Base() Settings { return m.base }
 // Max is the bound on labs alive at once.
 func (m *Manager) Max() int { return m.opt.Max }
 
+// RoomSize is how many signups the whole room may have in flight
+// (Options.Room), 0 when unbounded.
+func (m *Manager) RoomSize() int {
+	if m.opt.Sandbox.Room == nil {
+		return 0
+	}
+	return m.opt.Sandbox.Room.Size()
+}
+
 // Len is the number of labs alive.
 func (m *Manager) Len() int {
 	m.mu.Lock()

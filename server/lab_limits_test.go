@@ -96,6 +96,8 @@ func TestARunIsRefusedWhenTheRoomIsBusy(t *testing.T) {
 	room := labs.NewRoom(20)
 	env := newLabServer(t, labs.ManagerOptions{Sandbox: labs.Options{Room: room}})
 	l := env.learner(t)
+	_, page := l.get(l.lab)
+	assert.Regexp(t, `id="f-concurrency"[^>]* max="20"`, page, "the form offers no more than the room can ever run")
 
 	code, out := l.postJSON(l.lab+"/run", url.Values{"signups": {"10"}, "concurrency": {"21"}})
 	assert.Equal(t, http.StatusBadRequest, code, "more than the whole room's budget can never run")

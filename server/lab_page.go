@@ -215,7 +215,7 @@ func (s *Server) renderLab(c *gin.Context, status int, l *labs.Lab, note labNoti
 	data := labPageData{
 		ID: l.ID(), Base: labURL(l, ""), Settings: snap.Settings, Snap: snap, Status: st, Notice: note,
 		Load:    lastLoad(l),
-		Picture: newPicture(snap, 0), MaxSign: maxWebSignups, MaxConc: maxWebConcurrency, T: s.lab.text,
+		Picture: newPicture(snap, 0), MaxSign: maxWebSignups, MaxConc: s.maxConcurrency(), T: s.lab.text,
 	}
 	history := l.History()
 	for _, sc := range s.lab.scenarios {
@@ -340,4 +340,14 @@ func (d labPageData) Svc(key string) svcForm {
 		return svcForm{Key: key, Title: "Email service", F: d.Settings.Email, D: d}
 	}
 	return svcForm{Key: key, Title: "Analytics service", F: d.Settings.Analytics, D: d}
+}
+
+// maxConcurrency is the largest concurrency the lab form offers: the web's
+// cap, or the room's whole budget when that is smaller, so the form never
+// offers a run the server would refuse whoever else is running.
+func (s *Server) maxConcurrency() int {
+	if n := s.lab.mgr.RoomSize(); n > 0 && n < maxWebConcurrency {
+		return n
+	}
+	return maxWebConcurrency
 }

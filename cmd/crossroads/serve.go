@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/internal/redisdb"
@@ -37,12 +38,13 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 	}
 	addr := cmd.Flags().String("addr", envOr("CROSSROADS_ADDR", "127.0.0.1:8080"), "address to listen on (env CROSSROADS_ADDR)")
 	redisURL := cmd.Flags().String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db; empty starts an embedded one (env REDIS_URL)")
-	labMax := cmd.Flags().Int("lab-max", 200, "most lab sandboxes alive at once; beyond it visitors see \"lab is full\"")
+	labMax := cmd.Flags().Int("lab-max", defaultLabMax(fileLimit()), "most lab sandboxes alive at once; beyond it visitors see \"lab is full\"; 200 unless the open-file limit is low")
 	labIdle := cmd.Flags().Duration("lab-idle", 2*time.Hour, "close a lab sandbox (and delete its keys) after this long unused")
 	labPerAddress := cmd.Flags().Int("lab-per-address", 3, "most lab sandboxes one client address may hold at once (0: no bound; raise it for a room behind one NAT address)")
-	labInflight := cmd.Flags().Int("lab-inflight", 512, "most lab signups in flight at once across every learner's load; a run takes its whole concurrency from it or waits, and is refused with \"the room is busy\" if none is free")
+	labInflight := cmd.Flags().Int("lab-inflight", defaultLabInflight(fileLimit()), "most lab signups in flight at once across every learner's load; a run takes its whole concurrency from it or waits, and is refused with \"the room is busy\" if none is free; 512 unless the open-file limit is low")
+	maxConns := cmd.Flags().Int("max-conns", defaultMaxConns(fileLimit()), "most connections the public listener holds at once; more wait in the kernel's queue; 4096 unless the open-file limit is low")
 	labMaxUsers := cmd.Flags().Int("lab-max-users", int(labs.DefaultStorage.Users), "most users one lab sandbox keeps in Redis, its next run included; beyond it the data of earlier runs are dropped before a run")
-	redisPool := cmd.Flags().Int("redis-pool", defaultRedisPool(), "most connections to Redis for the whole process (every page and every lab sandbox share them)")
+	redisPool := cmd.Flags().Int("redis-pool", defaultRedisPool(), "most connections to Redis the lab sandboxes share; the pages and /readyz keep 8 more of their own, so a busy room never slows them")
 	shutdownTimeout := cmd.Flags().Duration("shutdown-timeout", server.ShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight and the closing lab sandboxes get before the process exits anyway")
 	metricsAddr := cmd.Flags().String("metrics-addr", envOr("CROSSROADS_METRICS_ADDR", "127.0.0.1:9464"), "address of the Prometheus /metrics listener, kept off the public one; empty turns it off (env CROSSROADS_METRICS_ADDR)")
 	trustedProxies := cmd.Flags().String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
@@ -69,6 +71,9 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 		}
 		if *labMaxUsers < 1_000 || *labMaxUsers > 10_000_000 {
 			return usagef("--lab-max-users: %d is not between 1000 and 10000000", *labMaxUsers)
+		}
+		if *maxConns < 16 || *maxConns > 1_000_000 {
+			return usagef("--max-conns: %d is not between 16 and 1000000", *maxConns)
 		}
 		if *redisPool < 4 || *redisPool > 10_000 {
 			return usagef("--redis-pool: %d is not between 4 and 10000", *redisPool)
@@ -106,7 +111,7 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 			return err
 		}
 		defer db.Close()
-		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded, "pool", *redisPool)
+		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded, "pool", *redisPool, "pages_pool", db.Pages.Options().PoolSize)
 
 		// The course is parsed once, now: a broken chapter stops start-up
 		// with its file and line instead of failing a learner later. Source
@@ -126,7 +131,11 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 		users := int64(*labMaxUsers)
 		mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{
 			Max: *labMax, IdleTimeout: *labIdle, PerAddress: *labPerAddress, CloseTimeout: *shutdownTimeout,
-			Sandbox: labs.Options{Registerer: reg, Logger: slog.Default(), Room: labs.NewRoom(*labInflight),
+			// An idle consumer looks at the stream once a second at most:
+			// this process wakes it the moment it adds a message (signups,
+			// replays), so the wait costs no learner any latency, while a
+			// room of idle sandboxes sends Redis five times fewer reads.
+			Sandbox: labs.Options{Registerer: reg, Logger: slog.Default(), Room: labs.NewRoom(*labInflight), Block: time.Second,
 				Storage: labs.Storage{Users: users, Stream: users, Dead: users / 2}},
 		})
 		if err != nil {
@@ -138,7 +147,7 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 			RedisLabel: db.Describe(),
 			Ready:      db.Ready,
 			Version:    buildVersion(),
-			Redis:      db.Client,
+			Redis:      db.Pages,
 			Registry:   reg,
 			Labs:       mgr,
 			Lessons:    catalog,
@@ -156,6 +165,10 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *addr, err)
 		}
+		// Past --max-conns the listener stops accepting and new visitors
+		// queue in the kernel, instead of the process running out of file
+		// descriptors that the labs and Redis need too.
+		ln = netutil.LimitListener(ln, *maxConns)
 		if *metricsAddr != "" {
 			mln, err := net.Listen("tcp", *metricsAddr)
 			if err != nil {
@@ -214,3 +227,37 @@ func closeLabs(mgr *labs.Manager, timeout time.Duration) error {
 // process); commands wait for a free connection instead, each within its
 // request's deadline.
 func defaultRedisPool() int { return max(20, 10*runtime.GOMAXPROCS(0)) }
+
+// defaultLabInflight is the default of --lab-inflight: 512 signups in flight
+// for the whole room, fewer when the open-file limit is low. Each one in
+// flight holds up to three loopback connections of the lab (the learner's
+// call to the signup API, and in sync mode its calls to email and analytics),
+// each two file descriptors in this process, one per end: a sixth of what is
+// left after 512 descriptors for visitors, Redis, the sandboxes' listeners and
+// the process itself keeps a 1,024-file machine (ulimit -n 1024) clear of
+// "too many open files".
+func defaultLabInflight(files int) int {
+	if files <= 0 {
+		return 512
+	}
+	return min(512, max(16, (files-512)/6))
+}
+
+// defaultMaxConns is the default of --max-conns: 4,096 visitors' connections
+// at once, at most half the open-file limit.
+func defaultMaxConns(files int) int {
+	if files <= 0 {
+		return 4096
+	}
+	return min(4096, max(16, files/2))
+}
+
+// defaultLabMax is the default of --lab-max: 200 sandboxes, fewer when the
+// open-file limit is low, since each holds three loopback listeners (its
+// signup API, email and analytics) and its consumers' connections to them.
+func defaultLabMax(files int) int {
+	if files <= 0 {
+		return 200
+	}
+	return min(200, max(8, (files-512)/8))
+}

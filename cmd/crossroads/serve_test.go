@@ -144,3 +144,22 @@ func TestServeExitsWithinItsShutdownBudgetWhenRedisHangs(t *testing.T) {
 	}
 	assert.Contains(t, errb.String(), "labs closed")
 }
+
+func TestServeDefaultsFitTheOpenFileLimit(t *testing.T) {
+	// A machine with ulimit -n 1024: the room's lab loads (up to six
+	// descriptors per signup in flight) and the visitors' connections stay
+	// within it, with room left for Redis and the process.
+	assert.Equal(t, 85, defaultLabInflight(1024))
+	assert.Equal(t, 64, defaultLabMax(1024))
+	assert.Equal(t, 200, defaultLabMax(1<<20))
+	assert.Equal(t, 200, defaultLabMax(0))
+	assert.Equal(t, 512, defaultMaxConns(1024))
+	// Plenty of files, or a limit that cannot be read: the caps.
+	assert.Equal(t, 512, defaultLabInflight(1<<20))
+	assert.Equal(t, 4096, defaultMaxConns(1<<20))
+	assert.Equal(t, 512, defaultLabInflight(0))
+	assert.Equal(t, 4096, defaultMaxConns(0))
+	// Absurdly low limits still leave a usable lab.
+	assert.Equal(t, 16, defaultLabInflight(256))
+	assert.Equal(t, 128, defaultMaxConns(256))
+}

@@ -28,7 +28,13 @@ const MinMajorVersion = 7
 
 // DB is an open Redis connection and, when embedded, the server behind it.
 type DB struct {
+	// Client is the pool the lab sandboxes share (Options.PoolSize).
 	Client *redis.Client
+	// Pages is a small pool of its own for the web pages and the readiness
+	// check (Options.PagesPoolSize), on the same server: a room whose lab
+	// loads hold every connection of Client never makes a lesson, a decide
+	// save or /readyz wait for one.
+	Pages *redis.Client
 	// Embedded is true when the server runs inside this process.
 	Embedded bool
 	// Version is the server version reported by INFO, or "" when embedded.
@@ -56,6 +62,19 @@ type Options struct {
 	// quarter of it are closed as soon as they are put back, so a lab run's
 	// burst does not linger (see pooled).
 	PoolSize int
+	// PagesPoolSize bounds DB.Pages (0: 8).
+	PagesPoolSize int
+}
+
+// withPages opens db's pool for the pages beside its main client.
+func (db *DB) withPages(opt Options) *DB {
+	o := *db.Client.Options()
+	o.PoolSize = opt.PagesPoolSize
+	if o.PoolSize <= 0 {
+		o.PoolSize = 8
+	}
+	db.Pages = NewClient(pooled(&o, Options{PoolSize: o.PoolSize}))
+	return db
 }
 
 // pooled applies Options.PoolSize to o and returns it: one bound for every
@@ -141,7 +160,7 @@ func openEmbedded(opt Options) (*DB, error) {
 		acceptDone: make(chan struct{}),
 	}
 	go db.acceptEmbedded()
-	return db, nil
+	return db.withPages(opt), nil
 }
 
 // maxAcceptBackoff is the longest the embedded server waits between two
@@ -214,7 +233,7 @@ func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
 		c.Close()
 		return nil, fmt.Errorf("redis at %s: %w", o.Addr, err)
 	}
-	return &DB{Client: c, Version: version, Addr: o.Addr}, nil
+	return (&DB{Client: c, Version: version, Addr: o.Addr}).withPages(opt), nil
 }
 
 // infoField returns the value of key in the text INFO prints.
@@ -247,15 +266,23 @@ func (db *DB) Describe() string {
 	return "Redis " + db.Version + " at " + db.Addr
 }
 
-// Ready reports whether the server answers PING.
+// Ready reports whether the server answers PING, asked on the pages' pool
+// so a busy lab cannot make a healthy Redis look down.
 func (db *DB) Ready(ctx context.Context) error {
-	return db.Client.Ping(ctx).Err()
+	c := db.Pages
+	if c == nil {
+		c = db.Client
+	}
+	return c.Ping(ctx).Err()
 }
 
 // Close closes the client and stops an embedded server: its listener
 // first, so no connection arrives while miniredis closes the others.
 func (db *DB) Close() error {
 	err := db.Client.Close()
+	if db.Pages != nil {
+		db.Pages.Close()
+	}
 	if db.mini != nil {
 		db.closeOnce.Do(func() {
 			close(db.stopAccept)

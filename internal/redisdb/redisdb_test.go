@@ -97,3 +97,37 @@ func TestOpenRealServerReadsItsVersion(t *testing.T) {
 }
 
 var redisXAdd = redis.XAddArgs{Stream: "cr:{redisdb-test}:stream", Values: map[string]any{"k": "v"}}
+
+// Lab loads may hold every connection of the main pool; the pages and the
+// readiness check have a pool of their own on the same server.
+func TestPagesKeepTheirOwnPoolWhenTheLabsHoldEveryConnection(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, os.Getenv("REDIS_URL"), Options{PoolSize: 4, PagesPoolSize: 2})
+	require.NoError(t, err)
+	defer db.Close()
+	assert.Equal(t, 4, db.Client.Options().PoolSize)
+	assert.Equal(t, 2, db.Pages.Options().PoolSize)
+
+	// Four blocking reads take the main pool for two seconds.
+	key := "redisdb-test:held-" + time.Now().Format("150405.000000000")
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			db.Client.BLPop(ctx, 2*time.Second, key)
+		}()
+	}
+	require.Eventually(t, func() bool { return db.Client.PoolStats().TotalConns == 4 }, 2*time.Second, 10*time.Millisecond)
+	busy, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	assert.Error(t, db.Client.Ping(busy).Err(), "the main pool is full")
+
+	quick, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	assert.NoError(t, db.Ready(quick), "readiness asks on the pages' pool")
+	require.NoError(t, db.Pages.Set(quick, key+":page", "ok", time.Minute).Err(), "a page's command gets a connection")
+	db.Pages.Del(ctx, key+":page")
+	for range 4 {
+		<-done
+	}
+}

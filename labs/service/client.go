@@ -23,9 +23,11 @@ type Client struct {
 // loopback hosts.
 func NewClient() *Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 2048
-	t.MaxIdleConnsPerHost = 1024
-	t.IdleConnTimeout = 30 * time.Second
+	// Idle connections are kept for the next run's burst, but only briefly:
+	// each is two file descriptors on a server that a whole room shares.
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 5 * time.Second
 	t.Proxy = nil
 	return &Client{http: &http.Client{Transport: t}}
 }
