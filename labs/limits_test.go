@@ -3,8 +3,6 @@ package labs
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -357,85 +355,10 @@ func TestTheStorageBudgetDropsOldRunsOrRefuses(t *testing.T) {
 	assert.EqualValues(t, 100, res.EmailsSent)
 }
 
-// hangingProxy forwards TCP to a Redis until hang is called; from then on
-// it reads and answers nothing, as a hung (SIGSTOPped) Redis looks.
-type hangingProxy struct {
-	ln     net.Listener
-	target string
-	hung   atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-	wg     sync.WaitGroup
-}
-
-func newHangingProxy(t *testing.T, target string) *hangingProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &hangingProxy{ln: ln, target: target}
-	p.wg.Go(p.accept)
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *hangingProxy) accept() {
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in)
-		p.mu.Unlock()
-		if p.hung.Load() {
-			continue // accepted, never answered
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, out)
-		p.mu.Unlock()
-		p.wg.Go(func() { p.pipe(out, in) })
-		p.wg.Go(func() { p.pipe(in, out) })
-	}
-}
-
-func (p *hangingProxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if p.hung.Load() {
-			io.Copy(io.Discard, src) // swallow everything until closed
-			return
-		}
-		if n > 0 {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			dst.Close()
-			return
-		}
-	}
-}
-
-func (p *hangingProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
 func TestManagerCloseReturnsWithinItsBudgetWhenRedisHangs(t *testing.T) {
 	db := redistest.Open(t)
-	proxy := newHangingProxy(t, db.Addr)
-	rc := redisdb.NewClient(&redis.Options{Addr: proxy.ln.Addr().String(), MaxRetries: -1})
+	proxy := redistest.NewProxy(t, db.Addr)
+	rc := redisdb.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { rc.Close() })
 	settings := fastSettings(ModeAsync)
 	m, err := NewManager(rc, ManagerOptions{CloseTimeout: 2 * time.Second,
@@ -450,7 +373,7 @@ func TestManagerCloseReturnsWithinItsBudgetWhenRedisHangs(t *testing.T) {
 		_, err = l.Run(ctx, LoadSpec{Signups: 20, Concurrency: 4, DrainTimeout: 5 * time.Second})
 		require.NoError(t, err)
 	}
-	proxy.hung.Store(true)
+	proxy.Hang()
 	time.Sleep(100 * time.Millisecond) // consumers are now stuck in commands
 	start := time.Now()
 	err = m.Close()
@@ -458,7 +381,7 @@ func TestManagerCloseReturnsWithinItsBudgetWhenRedisHangs(t *testing.T) {
 	t.Logf("six labs on a hung Redis closed in %v (budget 2 s)", took.Round(time.Millisecond))
 	require.Error(t, err, "the labs that could not finish are reported")
 	assert.Less(t, took, 3*time.Second, "Close keeps to its budget however many labs hang")
-	proxy.close() // Redis "recovers": the abandoned closes end and their goroutines exit
+	proxy.Close() // Redis "recovers": the abandoned closes end and their goroutines exit
 	// Their keys were never deleted; they carry a lifetime and expire.
 	for _, id := range ids {
 		for _, k := range sandboxKeys(t, db.Client, id) {

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"regexp"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,87 +14,12 @@ import (
 	"github.com/crossroads-learn/crossroads/internal/redistest"
 )
 
-// silentProxy forwards TCP to a Redis until hang is set; from then on it
-// answers nothing, as a hung (SIGSTOPped) Redis looks to its clients.
-type silentProxy struct {
-	ln     net.Listener
-	target string
-	hang   atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-	wg     sync.WaitGroup
-}
-
-func newSilentProxy(t *testing.T, target string) *silentProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &silentProxy{ln: ln, target: target}
-	p.wg.Go(func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.keep(in)
-			if p.hang.Load() {
-				continue
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			p.keep(out)
-			p.wg.Go(func() { p.pipe(out, in) })
-			p.wg.Go(func() { p.pipe(in, out) })
-		}
-	})
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *silentProxy) keep(c net.Conn) {
-	p.mu.Lock()
-	p.conns = append(p.conns, c)
-	p.mu.Unlock()
-}
-
-func (p *silentProxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if p.hang.Load() {
-			io.Copy(io.Discard, src)
-			return
-		}
-		if n > 0 {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			dst.Close()
-			return
-		}
-	}
-}
-
-func (p *silentProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
 func TestServeExitsWithinItsShutdownBudgetWhenRedisHangs(t *testing.T) {
 	// A Redis of the test's own (serve needs a real one to check its
 	// version), reached through a proxy that can hang.
 	srv := redistest.StartServer(t)
-	proxy := newSilentProxy(t, srv.Addr)
-	url := "redis://" + proxy.ln.Addr().String() + "/0"
+	proxy := redistest.NewProxy(t, srv.Addr)
+	url := "redis://" + proxy.Addr() + "/0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer
@@ -130,7 +51,7 @@ func TestServeExitsWithinItsShutdownBudgetWhenRedisHangs(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode)
 	}
 
-	proxy.hang.Store(true)
+	proxy.Hang()
 	time.Sleep(200 * time.Millisecond) // the labs' consumers are stuck in commands now
 	start := time.Now()
 	cancel() // what SIGTERM does through signal.NotifyContext

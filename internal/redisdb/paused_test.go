@@ -1,11 +1,7 @@
-package redisdb
+package redisdb_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,97 +9,20 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/internal/redisdb"
+	"github.com/crossroads-learn/crossroads/internal/redistest"
 )
-
-// pausableProxy forwards TCP to a Redis and can stop forwarding, as a
-// paused (SIGSTOP) or hung server looks to its clients: connected, silent.
-type pausableProxy struct {
-	ln     net.Listener
-	target string
-	paused atomic.Bool
-	closed atomic.Bool
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newPausableProxy(t *testing.T, target string) *pausableProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &pausableProxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *pausableProxy) Addr() string { return p.ln.Addr().String() }
-
-func (p *pausableProxy) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(out, in)
-		go p.pipe(in, out)
-	}
-}
-
-// pipe copies src to dst, holding each chunk while the proxy is paused.
-func (p *pausableProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		for p.paused.Load() && !p.closed.Load() {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			if err != io.EOF {
-				dst.Close()
-			}
-			return
-		}
-	}
-}
-
-func (p *pausableProxy) close() {
-	p.closed.Store(true)
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
 
 func TestCommandsGiveUpWithTheirContextWhenRedisHangs(t *testing.T) {
 	m := miniredis.RunT(t)
-	p := newPausableProxy(t, m.Addr())
-	c := NewClient(&redis.Options{Addr: p.Addr()})
+	p := redistest.NewProxy(t, m.Addr())
+	c := redisdb.NewClient(&redis.Options{Addr: p.Addr()})
 	defer c.Close()
 	require.NoError(t, c.Ping(context.Background()).Err())
 
-	p.paused.Store(true)
-	defer p.paused.Store(false)
+	p.Hang()
+	defer p.Resume()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -114,7 +33,7 @@ func TestCommandsGiveUpWithTheirContextWhenRedisHangs(t *testing.T) {
 }
 
 func TestOpenedClientsHonourContextDeadlines(t *testing.T) {
-	db, err := Open(context.Background(), "", Options{})
+	db, err := redisdb.Open(context.Background(), "", redisdb.Options{})
 	require.NoError(t, err)
 	defer db.Close()
 	assert.True(t, db.Client.Options().ContextTimeoutEnabled)
