@@ -59,7 +59,11 @@ const (
 	// 30 s ReadTimeout, so the clients that trickle a body see it cut them.
 	abusePhase = 33 * time.Second
 	// abuseSettle bounds the wait for the process to come back to idle.
-	abuseSettle = 60 * time.Second
+	// Descriptors and goroutines are back within seconds; RSS takes longer,
+	// since Go hands freed memory back to the system gradually (its
+	// background scavenger is paced), slower still on a busy machine: with
+	// the embedded Redis the runs' data were this process's own memory.
+	abuseSettle = 2 * time.Minute
 	// probeBound is what a visitor may wait for the home page during the
 	// abuse, at the 99th percentile after the first second (the slowest
 	// answer is reported: on a shared two-core machine one scheduling
