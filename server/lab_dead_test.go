@@ -341,9 +341,17 @@ func TestLabSignupRecordPage(t *testing.T) {
 	tr, err := lab.Trace(context.Background(), "ok@example.com", "Ok Learner", 5*time.Second)
 	require.NoError(t, err)
 	require.True(t, tr.Complete)
-	res, page := a.get(a.lab + "/signups/" + tr.Reply.UserID)
-	require.Equal(t, http.StatusOK, res.StatusCode, page)
-	text := squeeze(page)
+	// The trace is complete once both effects happened; each group's ack
+	// follows its effect by a moment, and the page shows the moment it was
+	// loaded, so look again until both groups are done.
+	var page, text string
+	require.Eventually(t, func() bool {
+		var res *http.Response
+		res, page = a.get(a.lab + "/signups/" + tr.Reply.UserID)
+		require.Equal(t, http.StatusOK, res.StatusCode, page)
+		text = squeeze(page)
+		return strings.Contains(text, "email done") && strings.Contains(text, "analytics done")
+	}, 5*time.Second, 50*time.Millisecond, "both groups finish the signup")
 	assert.Contains(t, text, "The signup of Ok Learner")
 	assert.Contains(t, text, "ok@example.com")
 	assert.Contains(t, text, "Published to the event stream as entry")
@@ -399,7 +407,7 @@ func TestLabSignupRecordPage(t *testing.T) {
 	code, body = a.getJSON(a.lab + "/signups/bob")
 	assert.Equal(t, http.StatusBadRequest, code)
 	assert.Contains(t, body, `"field":"user"`)
-	res, _ = a.get(a.lab + "/signups/bob")
+	res, _ := a.get(a.lab + "/signups/bob")
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	code, _ = a.getJSON(a.lab + "/signups/u_0000000000000000")
 	assert.Equal(t, http.StatusNotFound, code)
