@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crossroads-learn/crossroads/labs"
+	"github.com/crossroads-learn/crossroads/lessons"
 )
 
 func do(t *testing.T, c *http.Client, method, u string) (*http.Response, string) {
@@ -30,8 +31,11 @@ func do(t *testing.T, c *http.Client, method, u string) (*http.Response, string)
 	return res, string(b)
 }
 
-func TestHeadAnswersEveryGetPage(t *testing.T) {
-	t.Parallel()
+// wholeAppLearner is a learner with a lab on a server that has every part
+// (lessons too) behind its full Handler, the hashed URL of an asset and the
+// course it serves.
+func wholeAppLearner(t *testing.T) (*learner, string, *lessons.Catalog) {
+	t.Helper()
 	e := newLabServer(t, labs.ManagerOptions{})
 	cat := realCatalog(t)
 	s, err := New(Config{Redis: e.srv.cfg.Redis, Labs: e.mgr, Lessons: cat, Logger: quietLog()})
@@ -42,14 +46,20 @@ func TestHeadAnswersEveryGetPage(t *testing.T) {
 	require.NoError(t, err)
 	a := e.learner(t)
 	a.server = ts.URL // the same cookie works on this server (the manager is shared)
+	return a, asset, cat
+}
+
+func TestHeadAnswersEveryGetPage(t *testing.T) {
+	t.Parallel()
+	a, asset, cat := wholeAppLearner(t)
 
 	paths := []string{"/", "/healthz", "/readyz", asset, "/lessons", "/lessons/" + cat.Chapters[0].Slug,
 		"/lessons/search?q=queue", "/lessons/print", "/glossary", "/lessons/progress/export",
 		"/decide", "/decide/step/1", "/decide/review", "/labs/results",
 		a.lab, a.lab + "/snapshot", a.lab + "/history", a.lab + "/timeline"}
 	for _, p := range paths {
-		get, getBody := do(t, a.c, http.MethodGet, ts.URL+p)
-		head, headBody := do(t, a.c, http.MethodHead, ts.URL+p)
+		get, getBody := do(t, a.c, http.MethodGet, a.server+p)
+		head, headBody := do(t, a.c, http.MethodHead, a.server+p)
 		assert.Equal(t, get.StatusCode, head.StatusCode, "HEAD %s answers as GET does", p)
 		assert.NotEqual(t, http.StatusNotFound, head.StatusCode, p)
 		assert.Equal(t, get.Header.Get("Content-Type"), head.Header.Get("Content-Type"), p)
@@ -59,29 +69,20 @@ func TestHeadAnswersEveryGetPage(t *testing.T) {
 
 	// The live stream answers HEAD with its headers and ends.
 	start := time.Now()
-	res, body := do(t, a.c, http.MethodHead, ts.URL+a.lab+"/events")
+	res, body := do(t, a.c, http.MethodHead, a.server+a.lab+"/events")
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
 	assert.Empty(t, body)
 	assert.Less(t, time.Since(start), 3*time.Second, "HEAD on a stream does not stream")
 
 	// An unknown page is still 404 to HEAD.
-	res, _ = do(t, nil, http.MethodHead, ts.URL+"/no/such/page")
+	res, _ = do(t, nil, http.MethodHead, a.server+"/no/such/page")
 	assert.Equal(t, http.StatusNotFound, res.StatusCode)
 }
 
 func TestWrongMethodGets405WithAllow(t *testing.T) {
 	t.Parallel()
-	e := newLabServer(t, labs.ManagerOptions{})
-	cat := realCatalog(t)
-	s, err := New(Config{Redis: e.srv.cfg.Redis, Labs: e.mgr, Lessons: cat, Logger: quietLog()})
-	require.NoError(t, err)
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	asset, err := s.assets.url("app.css")
-	require.NoError(t, err)
-	a := e.learner(t)
-	a.server = ts.URL
+	a, asset, _ := wholeAppLearner(t)
 
 	for _, tc := range []struct{ method, path, allow string }{
 		{http.MethodPost, "/lessons", "GET, HEAD"},
@@ -93,14 +94,14 @@ func TestWrongMethodGets405WithAllow(t *testing.T) {
 		{http.MethodPost, a.lab + "/events", "GET, HEAD"},
 		{http.MethodGet, a.lab + "/run", "POST"},
 	} {
-		res, body := do(t, a.c, tc.method, ts.URL+tc.path)
+		res, body := do(t, a.c, tc.method, a.server+tc.path)
 		assert.Equal(t, http.StatusMethodNotAllowed, res.StatusCode, "%s %s", tc.method, tc.path)
 		assert.Equal(t, tc.allow, res.Header.Get("Allow"), "%s %s", tc.method, tc.path)
 		if tc.method != http.MethodHead {
 			assert.Contains(t, body, "it answers "+tc.allow, "%s %s", tc.method, tc.path)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/lessons", nil)
+	req, _ := http.NewRequest(http.MethodPost, a.server+"/lessons", nil)
 	req.Header.Set("Accept", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -110,7 +111,7 @@ func TestWrongMethodGets405WithAllow(t *testing.T) {
 	assert.Equal(t, "method", out["field"])
 	assert.Contains(t, out["error"], "does not take POST requests")
 
-	res, _ = do(t, nil, http.MethodPost, ts.URL+"/no/such/page")
+	res, _ = do(t, nil, http.MethodPost, a.server+"/no/such/page")
 	assert.Equal(t, http.StatusNotFound, res.StatusCode, "an unknown address is 404 whatever the method")
 }
 
