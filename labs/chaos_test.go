@@ -116,7 +116,7 @@ func TestChaos(t *testing.T) {
 	}()
 
 	workers := &workerPool{t: t, bin: bin, dir: logDir, args: []string{
-		"worker", "--sandbox", id, "--redis-url", srv.URL(), "--consumers", "2", "--log-level", "warn",
+		"worker", "--sandbox", id, "--redis-url", srv.URL(), "--consumers", "2", "--log-level", "info",
 		"--timeout", chaosTimeout.String(), "--max-deliveries", strconv.Itoa(chaosBudget),
 		"--retry-after", s.RetryAfter.String(), "--retry-max-backoff", s.RetryMaxBackoff.String(),
 		"--max-retry-age", s.MaxRetryAge.String(), "--lease", s.Lease.String(),
@@ -448,6 +448,23 @@ func (p *workerPool) start(emailRate string) {
 		w.err = cmd.Wait()
 		close(w.done)
 	}()
+	// A start ends when the worker has joined its groups, so that the next
+	// fault (a Redis restart) never falls inside it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if b, _ := os.ReadFile(log); strings.Contains(string(b), "worker joined") {
+			break
+		}
+		select {
+		case <-w.done:
+			p.t.Errorf("worker-%d exited before it joined: %v\n%s", p.started, w.err, tail(log, 15))
+		case <-time.After(20 * time.Millisecond):
+			if time.Now().Before(deadline) {
+				continue
+			}
+			p.t.Errorf("worker-%d did not join within 30 s:\n%s", p.started, tail(log, 15))
+		}
+		break
+	}
 	p.all = append(p.all, w)
 	for i, s := range p.slots {
 		if s == nil {

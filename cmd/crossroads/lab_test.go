@@ -134,6 +134,45 @@ func TestWorkerRefusesEmbeddedRedis(t *testing.T) {
 	assert.Contains(t, stderr, "--consumers")
 }
 
+// A worker started while its Redis is down (an orchestrator starting both,
+// or a Redis restart) waits for it and joins once it answers; with
+// --redis-wait 0 it gives up at once, exit code 1.
+func TestWorkerWaitsForItsRedis(t *testing.T) {
+	srv := redistest.StartServer(t)
+	srv.Stop()
+	url := "redis://" + srv.Addr + "/0"
+
+	code, _, stderr := runCLI(t, "worker", "--redis-url", url, "--redis-wait", "0")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "unreachable")
+	code, _, stderr = runCLI(t, "worker", "--redis-url", url, "--redis-wait", "-1s")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--redis-wait")
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"worker", "--redis-url", url, "--redis-wait", "30s", "--sandbox", "waiting"}, &out, &errb)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(errb.String(), "waiting for redis") }, 10*time.Second, 10*time.Millisecond)
+	select {
+	case code := <-done:
+		t.Fatalf("the worker gave up (exit %d) instead of waiting:\n%s", code, errb.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	srv.Start()
+	require.Eventually(t, func() bool { return strings.Contains(errb.String(), "worker joined") }, 10*time.Second, 10*time.Millisecond)
+	stop()
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code, errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("worker did not stop after the signal")
+	}
+}
+
 // A worker joins a sandbox's groups, processes what `lab run` publishes,
 // and stops cleanly on a signal.
 func TestWorkerSharesTheWorkAndStopsOnSignal(t *testing.T) {

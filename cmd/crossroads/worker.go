@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,7 +26,9 @@ claimed by the others.
 
 It needs a real Redis in REDIS_URL (or --redis-url): an embedded Redis would
 live inside this process, where no other process could publish to it, so the
-command refuses to start without one (exit code 2).
+command refuses to start without one (exit code 2). A worker often starts
+alongside its Redis, or while it restarts, so it keeps trying an unreachable
+one for --redis-wait before it gives up (exit code 1).
 
 Ctrl-C or SIGTERM stops it gracefully: each consumer finishes the message in
 hand and acknowledges only what it finished; it hands the rest back to its
@@ -44,6 +47,7 @@ group, where another worker takes them at once.`,
 	var consumerOpts consumerFlags
 	addConsumerFlags(fs, &consumerOpts, "")
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis to use, redis://host:port/db (env REDIS_URL); required")
+	redisWait := fs.Duration("redis-wait", 30*time.Second, "how long to keep trying an unreachable Redis at start (0: give up at once)")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *redisURL == "" {
@@ -51,6 +55,9 @@ group, where another worker takes them at once.`,
 		}
 		if err := labs.ValidateID(*sandbox); err != nil {
 			return flagError(err)
+		}
+		if *redisWait < 0 {
+			return usagef("--redis-wait: %v must not be negative", *redisWait)
 		}
 		if *consumers < 1 {
 			return usagef("--consumers: %d must be at least 1", *consumers)
@@ -66,7 +73,7 @@ group, where another worker takes them at once.`,
 		}
 		log := slog.Default()
 		ctx := cmd.Context()
-		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{})
+		db, err := openWaiting(ctx, *redisURL, *redisWait, log)
 		if err != nil {
 			return err
 		}
@@ -91,4 +98,29 @@ group, where another worker takes them at once.`,
 		return nil
 	}
 	return cmd
+}
+
+// openWaiting opens the Redis at url, trying again while it does not answer,
+// until wait has passed: a worker started by an orchestrator next to its
+// Redis, or while that Redis restarts, should join once it is up rather than
+// die and leave the restart to someone else. An answer that is wrong (a bad
+// URL, too old a version) ends the wait at once.
+func openWaiting(ctx context.Context, url string, wait time.Duration, log *slog.Logger) (*redisdb.DB, error) {
+	deadline := time.Now().Add(wait)
+	pause := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		db, err := redisdb.Open(ctx, url, redisdb.Options{})
+		if err == nil || !errors.Is(err, redisdb.ErrUnreachable) || time.Now().Add(pause).After(deadline) {
+			return db, err
+		}
+		if attempt == 1 {
+			log.Warn("waiting for redis", "error", err, "for_at_most", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for redis: %w", ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
 }

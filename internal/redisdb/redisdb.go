@@ -95,6 +95,11 @@ func pooled(o *redis.Options, opt Options) *redis.Options {
 	return o
 }
 
+// ErrUnreachable marks an Open that failed because the server did not
+// answer, as opposed to one that answered wrongly (a bad URL, a version too
+// old): only the first is worth trying again.
+var ErrUnreachable = errors.New("unreachable")
+
 // Open connects to the Redis at url, or starts an embedded one when url is
 // empty. A real server must answer PING within the timeout and report a
 // version of at least 7.0.
@@ -221,7 +226,7 @@ func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("redis at %s is unreachable: %w", o.Addr, err)
+		return nil, fmt.Errorf("redis at %s is %w: %w", o.Addr, ErrUnreachable, err)
 	}
 	info, err := c.Info(ctx, "server").Result()
 	if err != nil {
