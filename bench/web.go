@@ -52,6 +52,11 @@ type webSummary struct {
 	BareP99   float64 `json:"bare_p99_ms"`
 	GoalRatio bool    `json:"goal_ratio_0_8"`
 	GoalP99   bool    `json:"goal_p99_20ms"`
+	// ReadPerS is the bare handler that also reads the learner's progress
+	// from Redis as the app does (lesson page only): the app's cost beyond
+	// its one round trip to Redis.
+	ReadPerS  float64 `json:"bare_read_req_per_s,omitempty"`
+	ReadRatio float64 `json:"ratio_to_bare_read,omitempty"`
 }
 
 type webReport struct {
@@ -68,9 +73,12 @@ func webCmd(c *common) *cobra.Command {
 		Short: "the home page and a lesson page vs a bare gin handler returning the same bytes",
 		Long: `web serves the app exactly as "crossroads serve" does (every middleware, gzip, cross-origin
 protection, metrics, request log formatted but discarded, progress read from Redis) and, in
-the same process, a bare gin engine with no middleware that answers with the same bytes,
-uncompressed. A built-in closed-loop load (--concurrency clients back to back, each a browser
-that sent its learner cookie and accepts gzip) hits each for --duration, interleaved.`,
+the same process, a bare gin engine with no middleware that answers with the very bytes the
+app sends (gzipped, as the app sends them to a browser that takes gzip). For the lesson page a
+third target, bare+read, is the bare handler that first reads the learner's progress from
+Redis as the app does: the app's own cost beyond that round trip. A built-in closed-loop load
+(--concurrency clients back to back, each a browser that sent its learner cookie and accepts
+gzip) hits each for --duration, interleaved.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWeb(cmd.Context(), c, o)
 		},
@@ -123,12 +131,27 @@ func runWeb(ctx context.Context, c *common, o webOpts) error {
 	// The bare engine answers with exactly the bytes the app sends.
 	gin.SetMode(gin.ReleaseMode)
 	bare := gin.New()
+	progress := lessons.NewStore(rc, catalog)
 	for _, name := range []string{"home", "lesson"} {
-		body, err := fetch(ctx, appURL+pages[name])
+		body, enc, err := fetch(ctx, appURL+pages[name])
 		if err != nil {
 			return fmt.Errorf("fetch the %s page: %w", name, err)
 		}
-		bare.GET(pages[name], func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", body) })
+		send := func(c *gin.Context) {
+			if enc != "" {
+				c.Header("Content-Encoding", enc)
+			}
+			c.Data(http.StatusOK, "text/html; charset=utf-8", body)
+		}
+		bare.GET(pages[name], send)
+		bare.GET("/read"+pages[name], func(c *gin.Context) {
+			cookie, _ := c.Cookie("cr_learner")
+			if _, err := progress.Get(c.Request.Context(), cookie); err != nil {
+				c.Status(http.StatusServiceUnavailable)
+				return
+			}
+			send(c)
+		})
 	}
 	bareURL, stopBare, err := serveLoopback(bare)
 	if err != nil {
@@ -141,17 +164,24 @@ func runWeb(ctx context.Context, c *common, o webOpts) error {
 	rates := map[string][]float64{}
 	for round := 1; round <= o.Rounds; round++ {
 		for _, page := range []string{"home", "lesson"} {
-			for _, target := range []string{"app", "bare"} {
+			targets := []string{"app", "bare"}
+			if page == "lesson" {
+				targets = append(targets, "bare+read")
+			}
+			for _, target := range targets {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				base := appURL
-				if target == "bare" {
-					base = bareURL
+				url := appURL + pages[page]
+				switch target {
+				case "bare":
+					url = bareURL + pages[page]
+				case "bare+read":
+					url = bareURL + "/read" + pages[page]
 				}
-				run, lat := closedLoop(ctx, base+pages[page], o)
+				run, lat := closedLoop(ctx, url, o)
 				run.Target, run.Page, run.Round = target, page, round
-				fmt.Fprintf(os.Stderr, "round %d %-6s %-5s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d\n",
+				fmt.Fprintf(os.Stderr, "round %d %-6s %-9s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d\n",
 					round, page, target, run.PerS, run.P50, run.P99, run.Errors)
 				rep.Runs = append(rep.Runs, run)
 				k := page + "/" + target
@@ -170,6 +200,12 @@ func runWeb(ctx context.Context, c *common, o webOpts) error {
 		if s.BarePerS > 0 {
 			s.Ratio = round(s.AppPerS/s.BarePerS, 2)
 		}
+		if r := rates[page+"/bare+read"]; len(r) > 0 {
+			s.ReadPerS = round(median(r), 0)
+			if s.ReadPerS > 0 {
+				s.ReadRatio = round(s.AppPerS/s.ReadPerS, 2)
+			}
+		}
 		s.GoalRatio, s.GoalP99 = s.Ratio >= 0.8, s.AppP99 < 20
 		rep.Summary = append(rep.Summary, s)
 	}
@@ -179,9 +215,13 @@ func runWeb(ctx context.Context, c *common, o webOpts) error {
 	rep.Machine.print(os.Stdout)
 	fmt.Printf("closed loop, %d connections, %s per target and round, %d interleaved rounds (medians; latency over all rounds)\n\n",
 		o.Concurrency, o.Duration, o.Rounds)
-	t := table{head: []string{"page", "app req/s", "bare req/s", "app ÷ bare", "app p50 ms", "app p99 ms", "bare p50 ms", "bare p99 ms"}}
+	t := table{head: []string{"page", "app req/s", "bare req/s", "app ÷ bare", "app p50 ms", "app p99 ms", "bare p50 ms", "bare p99 ms", "bare+read req/s", "app ÷ bare+read"}}
 	for _, s := range rep.Summary {
-		t.add(s.Page, s.AppPerS, s.BarePerS, s.Ratio, s.AppP50, s.AppP99, s.BareP50, s.BareP99)
+		if s.ReadPerS > 0 {
+			t.add(s.Page, s.AppPerS, s.BarePerS, s.Ratio, s.AppP50, s.AppP99, s.BareP50, s.BareP99, s.ReadPerS, s.ReadRatio)
+		} else {
+			t.add(s.Page, s.AppPerS, s.BarePerS, s.Ratio, s.AppP50, s.AppP99, s.BareP50, s.BareP99, "", "")
+		}
 	}
 	t.print(os.Stdout)
 	for _, s := range rep.Summary {
@@ -205,20 +245,25 @@ func serveLoopback(h http.Handler) (string, func(), error) {
 	}, nil
 }
 
-func fetch(ctx context.Context, url string) ([]byte, error) {
+// fetch gets url as a returning browser does (a learner cookie, gzip
+// accepted) and returns the body as sent, undecoded, and its encoding.
+func fetch(ctx context.Context, url string) ([]byte, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("Cookie", "cr_learner="+fmt.Sprintf("%032x", 1))
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, "", fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	return body, resp.Header.Get("Content-Encoding"), err
 }
 
 // closedLoop sends requests from o.Concurrency clients back to back for

@@ -21,6 +21,11 @@ import (
 // server before the learner answers: the form carries only option values.
 type Quiz struct {
 	Questions []*Question
+
+	// forms caches the whole unanswered form by id prefix and the options'
+	// order in every question (see renderQuiz); nil for a quiz not loaded
+	// from a chapter.
+	forms *formCache
 }
 
 // Question is one question of a knowledge check.
@@ -122,7 +127,7 @@ func (p *pass) parseQuiz(body []byte, line int) (*Quiz, bool) {
 	}
 	var nodes []yaml.Node
 	_ = yaml.Unmarshal(body, &nodes)
-	q := &Quiz{}
+	q := &Quiz{forms: &formCache{}}
 	nerr := len(p.errs)
 	kinds := map[string]bool{}
 	for i, y := range items {
@@ -469,6 +474,7 @@ func renderQuiz(ch *Chapter, prefix, learner string, r *Result) (template.HTML, 
 	if ch.quizHeading != "" {
 		v.Heading = prefix + ch.quizHeading
 	}
+	qvs := make([]questionView, len(ch.Quiz.Questions))
 	for i, q := range ch.Quiz.Questions {
 		qv := questionView{Question: q, Number: i + 1}
 		if r != nil {
@@ -490,6 +496,27 @@ func renderQuiz(ch *Chapter, prefix, learner string, r *Result) (template.HTML, 
 			chosen := qv.Chosen != "" && qv.Chosen == o.Value
 			qv.Options = append(qv.Options, optionView{Option: o, Chosen: chosen, ShowWhy: qv.ShowAll() || chosen && qv.State == stateWrong})
 		}
+		qvs[i] = qv
+	}
+	// The unanswered form depends only on the options' orders: a learner's
+	// lesson page runs no quiz template once the form in their order is
+	// kept.
+	var key string
+	if forms := ch.Quiz.forms; r == nil && forms != nil {
+		var k strings.Builder
+		k.WriteString(prefix)
+		for _, qv := range qvs {
+			for _, o := range qv.Options {
+				k.WriteString("\x00" + o.Value)
+			}
+			k.WriteString("\x01")
+		}
+		key = k.String()
+		if html, ok := forms.get(key); ok {
+			return html, nil
+		}
+	}
+	for _, qv := range qvs {
 		html, err := renderQuestion(&v, qv)
 		if err != nil {
 			return "", err
@@ -501,5 +528,9 @@ func renderQuiz(ch *Chapter, prefix, learner string, r *Result) (template.HTML, 
 	if err := blockTemplates.ExecuteTemplate(&buf, "quiz", v); err != nil {
 		return "", fmt.Errorf("render quiz: %w", err)
 	}
-	return template.HTML(buf.String()), nil //nolint:gosec // html/template output
+	html := template.HTML(buf.String()) //nolint:gosec // html/template output
+	if key != "" {
+		ch.Quiz.forms.put(key, html)
+	}
+	return html, nil
 }

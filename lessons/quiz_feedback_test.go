@@ -3,6 +3,7 @@ package lessons
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -345,4 +346,27 @@ func TestLongestRightCountsWhatTheLearnerReads(t *testing.T) {
 	q = ch.Quiz.Questions[2]
 	assert.Equal(t, len("At the sender's desk."), q.Options[1].length, "markup is not counted; a typographic apostrophe is one character")
 	assert.Equal(t, len("In the pile at the post office."), q.Options[0].length)
+}
+
+// The forms kept per chapter are bounded: learners past the bound still get
+// their own order, rendered again when it was forgotten.
+func TestQuizFormsKeptAreBounded(t *testing.T) {
+	var c formCache
+	for i := range maxQuizForms + 200 {
+		c.put(strconv.Itoa(i), "form")
+	}
+	assert.Equal(t, maxQuizForms, c.len())
+
+	// A copy of a chapter with an empty cache of its own.
+	ch := *shippedCatalog(t).Chapters[0]
+	quiz := *ch.Quiz
+	quiz.forms = &formCache{}
+	ch.Quiz = &quiz
+	first, err := RenderQuizFor(&ch, learnerA, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, quiz.forms.len(), "the learner's form is kept")
+	again, err := RenderQuizFor(&ch, learnerA, nil)
+	require.NoError(t, err)
+	assert.Equal(t, first, again)
+	assert.Equal(t, 1, quiz.forms.len())
 }

@@ -111,17 +111,19 @@ func (s *Server) lessonIndex(c *gin.Context) {
 
 // lessonView is what lesson.html receives.
 type lessonView struct {
-	Chapter  *lessons.Chapter
-	Quiz     template.HTML // the cached form, or the graded check
-	Progress lessons.ChapterProgress
-	Saved    bool
-	Count    int
-	Note     string // e.g. progress could not be saved
+	Chapter *lessons.Chapter
+	Quiz    template.HTML // the cached form, or the graded check
+	// unanswered says Quiz is the learner's unanswered form, which few
+	// orders share, rather than a graded check.
+	unanswered bool
+	Progress   lessons.ChapterProgress
+	Saved      bool
+	Count      int
+	Note       string // e.g. progress could not be saved
 
 	// Before, QuizHTML, After and TOC are what the template prints: markers
 	// that renderLesson replaces with pieces (see lessons_render.go).
 	Before, QuizHTML, After, TOC template.HTML
-	pieces                       [4]template.HTML
 }
 
 func (s *Server) chapter(c *gin.Context) (*lessons.Chapter, bool) {
@@ -146,7 +148,7 @@ func (s *Server) lessonPage(c *gin.Context) {
 	}
 	p, saved := s.progress(c)
 	s.renderLesson(c, http.StatusOK, lessonView{
-		Chapter: ch, Quiz: quiz, Progress: p[ch.Slug], Saved: saved, Count: len(s.cfg.Lessons.Chapters),
+		Chapter: ch, Quiz: quiz, unanswered: true, Progress: p[ch.Slug], Saved: saved, Count: len(s.cfg.Lessons.Chapters),
 	})
 }
 

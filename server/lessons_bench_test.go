@@ -49,14 +49,13 @@ func lessonServer(t testing.TB, c *lessons.Catalog) (*Server, lessonView) {
 // renderOnce serves one cached chapter the way renderLesson does, into
 // io.Discard.
 func renderOnce(tb testing.TB, s *Server, lv lessonView) {
-	b, err := s.executeLesson(&lv)
+	f, err := s.frame(&lv)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := writeSpliced(io.Discard, b.Bytes(), &lv); err != nil {
+	if err := f.writeTo(io.Discard, &lv); err != nil {
 		tb.Fatal(err)
 	}
-	putBuf(b)
 }
 
 // BenchmarkRenderLesson serves a cached chapter of ordinary length and one

@@ -104,7 +104,12 @@ type Server struct {
 	metrics  *httpMetrics
 	lab      *labWeb // nil without Config.Labs
 	homePage *cachedPage
-	rates    *rateLimiters
+	// lessonFrames keeps lesson pages' frames by progress state.
+	lessonFrames lessonFrames
+	// chapterPieces keeps each chapter's text compressed.
+	chapterPieces chapterPieces
+	quizSegments  quizSegments
+	rates         *rateLimiters
 	// closing is closed when shutdown starts, so long-lived streams end and
 	// let graceful shutdown finish.
 	closing chan struct{}
