@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -9,12 +10,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// outbox sends the outbox scripts of concurrent signups together: while one
-// batch is on its way to Redis, the signups that arrive queue up, and the
-// next batch goes as one pipeline of EVALSHA — one round trip for all of
-// them instead of one each. Each script still runs whole and alone, so every
-// signup keeps its own atomic user-and-event write and its own answer; only
-// the trips are shared. A lone signup goes at once: batching adds no wait,
+// outbox sends concurrent signups together: while one batch is on its way
+// to Redis, the signups that arrive queue up, and the next batch goes as one
+// call of the outbox script — one round trip and one script run for all of
+// them instead of one each. The script writes each signup whole (it runs
+// alone in Redis, and one signup's failure is that signup's answer only), so
+// every signup keeps its own atomic user-and-event write and its own answer;
+// only the trip and the script's start are shared. A lone signup goes at once: batching adds no wait,
 // it only gathers the signups that would otherwise queue for a connection.
 //
 // There is no background goroutine: the caller that finds no batch in
@@ -102,9 +104,10 @@ func (o *outbox) send(c *redis.Client) {
 	o.mu.Unlock()
 }
 
-// flush runs a batch's scripts in one pipeline. Its context ends with the
-// last of the callers' deadlines (none if a caller has none): one caller
-// that gives up must not fail the others' signups.
+// flush runs a batch's signups in one call of the script, which answers for
+// each. Its context ends with the last of the callers' deadlines (none if a
+// caller has none): one caller that gives up must not fail the others'
+// signups.
 func flush(c *redis.Client, batch []*outboxCall) {
 	if len(batch) == 0 {
 		return
@@ -116,24 +119,26 @@ func flush(c *redis.Client, batch []*outboxCall) {
 	}()
 	ctx, cancel := batchContext(batch)
 	defer cancel()
-	if len(batch) == 1 {
-		call := batch[0]
-		call.res, call.err = createScript.Run(ctx, c, call.keys, call.args...).StringSlice()
-		return
+	keys := make([]string, 0, createKeys*len(batch))
+	args := make([]any, 0, createArgs*len(batch))
+	for _, call := range batch {
+		keys = append(keys, call.keys...)
+		args = append(args, call.args...)
 	}
-	cmds := make([]*redis.Cmd, len(batch))
-	_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, call := range batch {
-			cmds[i] = createScript.EvalSha(ctx, p, call.keys, call.args...)
-		}
-		return nil
-	})
+	// Run sends EVALSHA and, when Redis has lost its script cache (after a
+	// restart), loads the script: NOSCRIPT means nothing ran.
+	res, err := createScript.Run(ctx, c, keys, args...).StringSlice()
+	if err == nil && len(res) != 2*len(batch) {
+		err = fmt.Errorf("outbox script: %d answers for %d signups", len(res), len(batch))
+	}
 	for i, call := range batch {
-		call.res, call.err = cmds[i].StringSlice()
-		// The script cache is empty after a Redis restart: NOSCRIPT means
-		// the script did not run, so running it again (Run loads it) is safe.
-		if call.err != nil && redis.HasErrorPrefix(call.err, "NOSCRIPT") {
-			call.res, call.err = createScript.Run(ctx, c, call.keys, call.args...).StringSlice()
+		switch {
+		case err != nil:
+			call.err = err
+		case res[2*i] == "error":
+			call.err = fmt.Errorf("outbox script: %s", res[2*i+1])
+		default:
+			call.res = res[2*i : 2*i+2]
 		}
 	}
 }

@@ -119,3 +119,34 @@ func TestAckAllRecordsAndAcksABatch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, p.Count, "every entry of the batch is acknowledged")
 }
+
+// One call of the script carries a whole batch; a signup that Redis refuses
+// (here its idempotency key holds a value of the wrong type) gets the error,
+// and the others of its batch are written and answered as if alone.
+func TestOutboxBatchIsolatesOneSignupsError(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	require.NoError(t, s.c.HSet(ctx, IdemKey(s.sb, "broken"), "f", "v").Err())
+	var batch []*outboxCall
+	for i, key := range []string{"", "broken", "fine", ""} {
+		u := User{ID: fmt.Sprintf("b%d", i), Email: fmt.Sprintf("b%d@example.com", i), Mode: "async", EventID: fmt.Sprintf("be%d", i), CreatedAt: time.Now()}
+		if i == 3 {
+			u.Email = "B0@example.com" // the address of signup 0
+		}
+		ev := SignedUp(u, time.Now(), "")
+		keys, args, err := s.createInput(u, key, &ev)
+		require.NoError(t, err)
+		batch = append(batch, &outboxCall{ctx: ctx, keys: keys, args: args, done: make(chan struct{})})
+	}
+	flush(s.c, batch)
+	assert.Equal(t, []string{"created", "b0"}, batch[0].res)
+	require.Error(t, batch[1].err)
+	assert.Contains(t, batch[1].err.Error(), "WRONGTYPE")
+	assert.Equal(t, []string{"created", "b2"}, batch[2].res)
+	assert.Equal(t, []string{"taken", ""}, batch[3].res)
+	n, err := s.c.XLen(ctx, EventsKey(s.sb)).Result()
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, n, "one event for each user created")
+	_, err = s.User(ctx, "b1")
+	assert.Error(t, err, "the refused signup wrote no user")
+}

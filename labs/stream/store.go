@@ -61,6 +61,9 @@ func New(c *redis.Client, sb string) *Store { return &Store{c: c, sb: sb, out: &
 // user. (It works because store and broker are one Redis; across two systems
 // an outbox table needs a relay that publishes each row at least once.)
 //
+// One call carries the signups of one outbox batch (outbox.go), each with
+// 7 keys and 11 arguments, one after the other:
+//
 //	KEYS  1 users  2 addresses  3 idempotency key  4 run users  5 events  6 run published
 //	      7 entries (event id -> stream entry id)
 //	ARGV  1 user id  2 user record  3 "1" to use the idempotency key  4 its TTL (s)
@@ -68,45 +71,57 @@ func New(c *redis.Client, sb string) *Store { return &Store{c: c, sb: sb, out: &
 //	      8 event payload ("" to write the user only)  9 event id  10 event type
 //	      11 the address, lower case
 //
-// It answers {"created", id}, {"existing", id} (the idempotency key was seen)
-// or {"taken", ""} (the address belongs to someone else).
+// It answers two strings per signup: "created" and the id, "existing" and
+// the id of the user the idempotency key was seen with, "taken" and "" (the
+// address belongs to someone else), or "error" and Redis's message, for
+// that signup alone.
 var createScript = redis.NewScript(`
-if ARGV[3] == '1' then
-  local owner = redis.call('GET', KEYS[3])
-  if owner then return {'existing', owner} end
-end
-if redis.call('HEXISTS', KEYS[2], ARGV[11]) == 1 then return {'taken', ''} end
-redis.call('HSET', KEYS[2], ARGV[11], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4]) end
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
-  redis.call('EXPIRE', KEYS[4], ARGV[7])
-end
-if ARGV[8] ~= '' then
-  local entry = redis.call('XADD', KEYS[5], '*', 'type', ARGV[10], 'payload', ARGV[8], 'run', ARGV[5])
-  redis.call('HSET', KEYS[7], ARGV[9], entry)
-  if ARGV[5] ~= '' then
-    redis.call('SADD', KEYS[6], ARGV[9])
-    redis.call('EXPIRE', KEYS[6], ARGV[7])
+local function create(k, a)
+  if ARGV[a + 3] == '1' then
+    local owner = redis.call('GET', KEYS[k + 3])
+    if owner then return {'existing', owner} end
   end
+  if redis.call('HSETNX', KEYS[k + 2], ARGV[a + 11], ARGV[a + 1]) == 0 then return {'taken', ''} end
+  redis.call('HSET', KEYS[k + 1], ARGV[a + 1], ARGV[a + 2])
+  if ARGV[a + 3] == '1' then redis.call('SET', KEYS[k + 3], ARGV[a + 1], 'EX', ARGV[a + 4]) end
+  local run = ARGV[a + 5]
+  if run ~= '' then
+    redis.call('HSET', KEYS[k + 4], ARGV[a + 1], ARGV[a + 6])
+    redis.call('EXPIRE', KEYS[k + 4], ARGV[a + 7])
+  end
+  if ARGV[a + 8] ~= '' then
+    local entry = redis.call('XADD', KEYS[k + 5], '*', 'type', ARGV[a + 10], 'payload', ARGV[a + 8], 'run', run)
+    redis.call('HSET', KEYS[k + 7], ARGV[a + 9], entry)
+    if run ~= '' then
+      redis.call('SADD', KEYS[k + 6], ARGV[a + 9])
+      redis.call('EXPIRE', KEYS[k + 6], ARGV[a + 7])
+    end
+  end
+  return {'created', ARGV[a + 1]}
 end
-return {'created', ARGV[1]}`)
+local out = {}
+for i = 0, #KEYS / 7 - 1 do
+  -- signup i's keys and arguments follow KEYS[k] and ARGV[a]
+  local ok, res = pcall(create, i * 7, i * 11)
+  if not ok then
+    if type(res) == 'table' then res = res.err end
+    res = {'error', tostring(res)}
+  end
+  out[#out + 1] = res[1]
+  out[#out + 1] = res[2]
+end
+return out`)
 
-// CreateUser stores u unless its address or idempotency key is already
-// known and, when ev is not nil, appends the event in the same script.
-// Concurrent calls share round trips (see outbox); each is still one script. It
-// returns the stored user and whether this call created it; ErrEmailTaken
-// when the address belongs to another user.
-func (s *Store) CreateUser(ctx context.Context, u User, idemKey string, ev *Event) (User, bool, error) {
+// createInput is one signup's keys and arguments for createScript.
+func (s *Store) createInput(u User, idemKey string, ev *Event) ([]string, []any, error) {
 	record, err := json.Marshal(u)
 	if err != nil {
-		return User{}, false, fmt.Errorf("encode user: %w", err)
+		return nil, nil, fmt.Errorf("encode user: %w", err)
 	}
 	var payload []byte
 	if ev != nil {
 		if payload, err = json.Marshal(ev); err != nil {
-			return User{}, false, fmt.Errorf("encode event: %w", err)
+			return nil, nil, fmt.Errorf("encode event: %w", err)
 		}
 	}
 	useIdem := "0"
@@ -115,9 +130,29 @@ func (s *Store) CreateUser(ctx context.Context, u User, idemKey string, ev *Even
 	}
 	keys := []string{UsersKey(s.sb), EmailsKey(s.sb), IdemKey(s.sb, idemKey),
 		RunUsersKey(s.sb, u.Run), EventsKey(s.sb), RunPublishedKey(s.sb, u.Run), EntriesKey(s.sb)}
-	res, err := s.out.run(ctx, s.c, keys, []any{u.ID, record, useIdem, int(IdempotencyTTL.Seconds()),
+	return keys, []any{u.ID, record, useIdem, int(IdempotencyTTL.Seconds()),
 		u.Run, u.Mode + " " + u.EventID, int(runTTL.Seconds()), string(payload), u.EventID, TypeSignedUp,
-		strings.ToLower(u.Email)})
+		strings.ToLower(u.Email)}, nil
+}
+
+// createKeys and createArgs are the keys and arguments of one signup in
+// createScript.
+const (
+	createKeys = 7
+	createArgs = 11
+)
+
+// CreateUser stores u unless its address or idempotency key is already
+// known and, when ev is not nil, appends the event in the same script.
+// Concurrent calls share round trips (see outbox); each is still one script. It
+// returns the stored user and whether this call created it; ErrEmailTaken
+// when the address belongs to another user.
+func (s *Store) CreateUser(ctx context.Context, u User, idemKey string, ev *Event) (User, bool, error) {
+	keys, args, err := s.createInput(u, idemKey, ev)
+	if err != nil {
+		return User{}, false, err
+	}
+	res, err := s.out.run(ctx, s.c, keys, args)
 	if err != nil {
 		return User{}, false, fmt.Errorf("store user: %w", err)
 	}
