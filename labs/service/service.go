@@ -86,6 +86,7 @@ type Service struct {
 	mu      sync.Mutex
 	addr    string
 	srv     *http.Server
+	ln      net.Listener // srv's; closed at once when the service goes down
 	down    bool
 	closed  bool
 	closing chan struct{} // closed on shutdown, releases waiting requests
@@ -110,7 +111,7 @@ func (s *Service) URL() string { return "http://" + s.addr + "/effects" }
 
 func (s *Service) serve(ln net.Listener) {
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.cfg.Log.Warn("service stopped", "service", s.cfg.Name, "err", err)
@@ -128,7 +129,12 @@ func (s *Service) SetDown(down bool) error {
 	}
 	if down {
 		s.down = true
-		return s.srv.Close()
+		err := s.srv.Close()
+		// Close leaves the listener open if srv.Serve has not started
+		// yet; connections made meanwhile would wait in its backlog and
+		// then be reset, not refused. Closing it here refuses them now.
+		s.ln.Close()
+		return err
 	}
 	var ln net.Listener
 	var err error
@@ -155,9 +161,11 @@ func (s *Service) Close() {
 	}
 	s.closed = true
 	close(s.closing)
-	srv := s.srv
+	srv, ln := s.srv, s.ln
 	s.mu.Unlock()
 	StopServer(srv)
+	ln.Close() // in case srv.Serve had not started
+
 }
 
 // InFlight is how many requests the service is working on (or holding).

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,4 +147,21 @@ func TestDownRefusesConnectionsAndComesBackOnItsAddress(t *testing.T) {
 	require.NoError(t, call(c, svc.URL(), time.Second, "b"))
 	require.NoError(t, call(c, svc.URL(), time.Second, "b"), "a repeated key is answered")
 	assert.Equal(t, 2, svc.ledger.applied(), "and applied once")
+}
+
+// A service sent down the moment it started refuses connections at once;
+// its listener is not left open until the server's goroutine runs (a
+// connection made then waited in the backlog and was reset, not refused).
+func TestDownAtOnceAfterStartRefuses(t *testing.T) {
+	for range 100 {
+		svc, err := Start(Config{Name: "email", Log: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		require.NoError(t, svc.SetDown(true))
+		conn, err := net.DialTimeout("tcp", svc.addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		require.ErrorIs(t, err, syscall.ECONNREFUSED)
+		svc.Close()
+	}
 }
