@@ -9,5 +9,5 @@ import "embed"
 
 // FS is every file under content/, embedded into the binary.
 //
-//go:embed site lessons decide labs glossary.yaml
+//go:embed site lessons decide labs workshops glossary.yaml
 var FS embed.FS

@@ -126,6 +126,31 @@ func (s *Store) Get(ctx context.Context, learner string) (Progress, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read progress: %w", err)
 	}
+	return s.parse(m), nil
+}
+
+// GetMany reads the progress of several learners in one round trip (a
+// workshop's board), in the order given.
+func (s *Store) GetMany(ctx context.Context, learners []string) ([]Progress, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(learners))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, l := range learners {
+			cmds[i] = p.HGetAll(ctx, progressKey(l))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read progress: %w", err)
+	}
+	out := make([]Progress, len(learners))
+	for i, c := range cmds {
+		out[i] = s.parse(c.Val())
+	}
+	return out, nil
+}
+
+// parse reads a progress hash.
+func (s *Store) parse(m map[string]string) Progress {
 	p := Progress{}
 	for k, v := range m {
 		slug, field, ok := strings.Cut(k, ".")
@@ -150,7 +175,7 @@ func (s *Store) Get(ctx context.Context, learner string) (Progress, error) {
 		}
 		p[slug] = cp
 	}
-	return p, nil
+	return p
 }
 
 // Reset deletes the learner's progress.

@@ -109,7 +109,12 @@ func newLabWeb(mgr *labs.Manager, recs labs.Recordings) (*labWeb, error) {
 type labText map[string]template.HTML
 
 func loadLabText(maxLabs int) (labText, error) {
-	const name = "labs/page/text.yaml"
+	return loadPageText("labs/page/text.yaml", strings.NewReplacer("{max}", strconv.Itoa(maxLabs)))
+}
+
+// loadPageText reads the words of a group of pages from content: a YAML map
+// of inline Markdown, with placeholders replaced by r (nil: none).
+func loadPageText(name string, r *strings.Replacer) (labText, error) {
 	raw, err := content.FS.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("read content/%s: %w", name, err)
@@ -120,7 +125,9 @@ func loadLabText(maxLabs int) (labText, error) {
 	}
 	t := labText{}
 	for k, v := range src {
-		v = strings.ReplaceAll(v, "{max}", strconv.Itoa(maxLabs))
+		if r != nil {
+			v = r.Replace(v)
+		}
 		html := strings.TrimSpace(string(mdHTML(v)))
 		html = strings.TrimSuffix(strings.TrimPrefix(html, "<p>"), "</p>")
 		t[k] = template.HTML(html)

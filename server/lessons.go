@@ -113,6 +113,8 @@ func (s *Server) lessonIndex(c *gin.Context) {
 type lessonView struct {
 	Chapter *lessons.Chapter
 	Quiz    template.HTML // the cached form, or the graded check
+	// Bar is the workshop participant's bar, nil outside a workshop.
+	Bar *barView
 	// unanswered says Quiz is the learner's unanswered form, which few
 	// orders share, rather than a graded check.
 	unanswered bool

@@ -102,20 +102,23 @@ func (s *Server) frame(lv *lessonView) (*lessonFrame, error) {
 	fc.mu.Lock()
 	f, ok := fc.m[key]
 	fc.mu.Unlock()
-	if ok {
+	if ok && lv.Bar == nil {
 		return f, nil
 	}
 	var out bytes.Buffer
 	v := *lv
 	v.Before, v.QuizHTML, v.After, v.TOC = pieceMarkers[0], pieceMarkers[1], pieceMarkers[2], pieceMarkers[3]
 	err := s.pages.sets["lesson"].ExecuteTemplate(&out, "layout.html", view{
-		Title: lv.Chapter.Title, Section: "lessons", RedisLabel: s.cfg.RedisLabel, Version: s.cfg.Version, Data: &v,
+		Title: lv.Chapter.Title, Section: "lessons", RedisLabel: s.cfg.RedisLabel, Version: s.cfg.Version, Data: &v, Bar: lv.Bar,
 	})
 	if err != nil {
 		return nil, err
 	}
 	if f, err = cutFrame(out.Bytes()); err != nil {
 		return nil, err
+	}
+	if lv.Bar != nil { // a workshop participant's own bar: not for others
+		return f, nil
 	}
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
@@ -191,6 +194,7 @@ const maxPooledBuf = 256 << 10
 
 // renderLesson writes lesson.html for lv.
 func (s *Server) renderLesson(c *gin.Context, status int, lv lessonView) {
+	lv.Bar = barOf(c)
 	f, err := s.frame(&lv)
 	if err != nil {
 		s.log.Error("render page", "page", "lesson", "err", err)

@@ -185,7 +185,9 @@ func byteSize(n int64) string {
 // They are exempt from the server's read and write timeouts; the handler
 // bounds their life itself (maxStreamLife).
 var streamRoutes = map[string]bool{
-	"GET /labs/s/:sb/events": true,
+	"GET /labs/s/:sb/events":            true,
+	"GET /workshops/:code/events":       true,
+	"GET /workshops/:code/board/events": true,
 }
 
 // streamDeadlines lifts the server's timeouts for a streaming route: no read

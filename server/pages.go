@@ -26,6 +26,13 @@ type pages struct {
 func loadPages(a *assets) (*pages, error) {
 	funcs := template.FuncMap{
 		"asset": a.url,
+		// codeShown writes a join code as people read it aloud: ACD-E34.
+		"codeShown": func(code string) string {
+			if len(code) != 6 {
+				return code
+			}
+			return code[:3] + "-" + code[3:]
+		},
 	}
 	for name, f := range pictureFuncs {
 		funcs[name] = f
@@ -59,6 +66,8 @@ type view struct {
 	RedisLabel string
 	Version    string
 	Data       any
+	// Bar is the workshop participant's bar, nil outside a workshop.
+	Bar *barView
 }
 
 // render writes page name with data. Rendering into a buffer first means a
@@ -72,6 +81,7 @@ func (s *Server) render(c *gin.Context, status int, name string, v view) {
 	}
 	v.RedisLabel = s.cfg.RedisLabel
 	v.Version = s.cfg.Version
+	v.Bar = barOf(c)
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		s.log.Error("render page", "page", name, "err", err)

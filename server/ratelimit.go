@@ -89,6 +89,11 @@ type RateLimits struct {
 	Imports Rate
 	// Uploads bounds answer-file uploads (POST /decide/upload).
 	Uploads Rate
+	// Joins bounds workshop joins (POST /join); each workshop also bounds
+	// its own joins per minute, whoever sends them.
+	Joins Rate
+	// Workshops bounds new workshops (POST /workshops).
+	Workshops Rate
 }
 
 // rateClass names one limit; its words go into the 429 answer.
@@ -103,6 +108,8 @@ var (
 	rateSaves     = rateClass{"saves", "saved decision steps", "decide"}
 	rateImports   = rateClass{"imports", "progress imports", "file"}
 	rateUploads   = rateClass{"uploads", "uploaded answer files", "answers"}
+	rateJoins     = rateClass{"joins", "workshop joins", "code"}
+	rateWorkshops = rateClass{"workshops", "new workshops", "title"}
 )
 
 // rateRoutes are the routes limited per address whatever their handler
@@ -113,6 +120,8 @@ var rateRoutes = map[string]rateClass{
 	"POST /decide/step/:n":          rateSaves,
 	"POST /decide/upload":           rateUploads,
 	"POST /lessons/progress/import": rateImports,
+	"POST /join":                    rateJoins,
+	"POST /workshops":               rateWorkshops,
 }
 
 // maxRateAddrs bounds how many client addresses each limit remembers; past
@@ -129,6 +138,7 @@ func newRateLimiters(cfg RateLimits) *rateLimiters {
 	rl := &rateLimiters{classes: map[rateClass]*addrLimiters{}}
 	for class, r := range map[rateClass]Rate{
 		rateSandboxes: cfg.Sandboxes, rateSaves: cfg.Saves, rateImports: cfg.Imports, rateUploads: cfg.Uploads,
+		rateJoins: cfg.Joins, rateWorkshops: cfg.Workshops,
 	} {
 		if !r.Off() {
 			rl.classes[class] = newAddrLimiters(r, maxRateAddrs)

@@ -20,13 +20,20 @@ func (s *Server) routes() {
 	s.lessonRoutes(r)
 	s.labRoutes(r)
 	s.decideRoutes(r)
+	s.workshopRoutes(r)
 	r.NoRoute(s.notFound)
 	r.NoMethod(s.methodNotAllowed)
 }
 
 // home serves the home page rendered and compressed at start-up: it is the
 // same for everyone (see cachedPage).
-func (s *Server) home(c *gin.Context) { s.homePage.serve(c) }
+func (s *Server) home(c *gin.Context) {
+	if barOf(c) != nil { // a workshop's participant: the page carries their bar
+		s.render(c, http.StatusOK, "home", s.homeView())
+		return
+	}
+	s.homePage.serve(c)
+}
 
 func (s *Server) homeView() view {
 	return view{Title: s.site.Home.Title, Section: "home", Data: s.site.Home}

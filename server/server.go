@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
+	"github.com/crossroads-learn/crossroads/workshops"
 )
 
 // ShutdownTimeout is how long in-flight requests get to finish after a stop
@@ -55,6 +58,9 @@ type Config struct {
 	// Labs keeps one lab sandbox per learner (labs.NewManager). Nil shows
 	// "not available" under /labs.
 	Labs *labs.Manager
+	// Workshops keeps workshops (workshops.NewStore). Nil shows "not
+	// available" under /workshops and /join.
+	Workshops *workshops.Store
 	// Recordings are the recorded scenario runs that texts quote and
 	// /labs/results shows (labs.LoadRecordings). Nil reads the ones shipped
 	// in content/labs/results.
@@ -109,7 +115,11 @@ type Server struct {
 	// chapterPieces keeps each chapter's text compressed.
 	chapterPieces chapterPieces
 	quizSegments  quizSegments
-	rates         *rateLimiters
+	// wsHub and wsStreams serve the workshops' live views.
+	wsHub     *wsHub
+	wsStreams *streamSlots
+	wsText    labText
+	rates     *rateLimiters
 	// closing is closed when shutdown starts, so long-lived streams end and
 	// let graceful shutdown finish.
 	closing chan struct{}
@@ -171,6 +181,14 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.Workshops != nil {
+		s.wsHub = newWSHub(cfg.Workshops)
+		s.wsStreams = newStreamSlots()
+		r := strings.NewReplacer("{participants}", strconv.Itoa(cfg.Workshops.Limits().MaxParticipants))
+		if s.wsText, err = loadPageText("workshops/text.yaml", r); err != nil {
+			return nil, err
+		}
+	}
 	s.engine.ContextWithFallback = true
 	// A known address asked with the wrong method gets 405 and an Allow
 	// header naming the right ones.
@@ -185,7 +203,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.engine.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	s.engine.Use(s.recoverer, s.securityHeaders, s.logRequests, s.metrics.middleware,
-		s.streamDeadlines, s.rateLimit, s.limitBody, s.learnerCookie)
+		s.streamDeadlines, s.rateLimit, s.limitBody, s.learnerCookie, s.workshopBar)
 	s.routes()
 	return s, nil
 }
@@ -245,6 +263,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if s.wsHub != nil {
+		// The live views ended with the shutdown; this only waits for
+		// the subscription they held to let go.
+		s.wsHub.close()
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", serr)
 	}
@@ -275,6 +298,11 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if s.wsHub != nil {
+		// The live views ended with the shutdown; this only waits for
+		// the subscription they held to let go.
+		s.wsHub.close()
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return fmt.Errorf("serve metrics: %w", serr)
 	}

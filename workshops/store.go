@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,6 +44,10 @@ type Options struct {
 	JoinsPerMinute  int           // per workshop (default 600)
 	TTL             time.Duration // a workshop and all it holds are deleted this long after creation (default 7 days)
 	Now             func() time.Time
+	// Index is the key that counts the workshops open on the server
+	// (default cr:workshops): the instances that share it share
+	// MaxWorkshops. Tests give each their own.
+	Index string
 }
 
 func (o *Options) defaults() {
@@ -61,23 +66,30 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Index == "" {
+		o.Index = indexKey
+	}
 }
 
 // Store keeps workshops in Redis.
 type Store struct {
-	c     redis.UniversalClient
-	opt   Options
-	index string // the key counting workshops (tests use one of their own)
+	c   redis.UniversalClient
+	opt Options
 }
 
 // NewStore returns a store on c.
 func NewStore(c redis.UniversalClient, opt Options) *Store {
 	opt.defaults()
-	return &Store{c: c, opt: opt, index: indexKey}
+	return &Store{c: c, opt: opt}
 }
 
 // Limits returns the store's options with defaults filled in.
 func (s *Store) Limits() Options { return s.opt }
+
+// Codes lists the workshops the store's index counts, for tests and tools.
+func (s *Store) Codes(ctx context.Context) ([]string, error) {
+	return s.c.ZRange(ctx, s.opt.Index, 0, -1).Result()
+}
 
 // Create opens a workshop and returns it with the facilitator's token, the
 // only time the token is seen: only its hash is kept.
@@ -86,10 +98,10 @@ func (s *Store) Create(ctx context.Context, p Plan) (Workshop, string, error) {
 		return Workshop{}, "", err
 	}
 	now := s.opt.Now()
-	if err := s.c.ZRemRangeByScore(ctx, s.index, "-inf", strconv.FormatInt(now.UnixMilli(), 10)).Err(); err != nil {
+	if err := s.c.ZRemRangeByScore(ctx, s.opt.Index, "-inf", strconv.FormatInt(now.UnixMilli(), 10)).Err(); err != nil {
 		return Workshop{}, "", fmt.Errorf("count workshops: %w", err)
 	}
-	n, err := s.c.ZCard(ctx, s.index).Result()
+	n, err := s.c.ZCard(ctx, s.opt.Index).Result()
 	if err != nil {
 		return Workshop{}, "", fmt.Errorf("count workshops: %w", err)
 	}
@@ -127,10 +139,31 @@ func (s *Store) Create(ctx context.Context, p Plan) (Workshop, string, error) {
 	if err != nil {
 		return Workshop{}, "", fmt.Errorf("store workshop: %w", err)
 	}
-	if err := s.c.ZAdd(ctx, s.index, redis.Z{Score: float64(w.ExpiresAt.UnixMilli()), Member: w.Code}).Err(); err != nil {
+	if err := s.c.ZAdd(ctx, s.opt.Index, redis.Z{Score: float64(w.ExpiresAt.UnixMilli()), Member: w.Code}).Err(); err != nil {
 		return Workshop{}, "", fmt.Errorf("index workshop: %w", err)
 	}
 	return w, token, nil
+}
+
+// keyParts are the keys of a workshop but the per-minute join counters,
+// which expire within two minutes.
+var keyParts = []string{"workshop", "claim", "people", "joined", "at", "seen", "hands", "onmyway"}
+
+// Delete removes a workshop and everything it holds at once, rather than
+// when it expires.
+func (s *Store) Delete(ctx context.Context, code string) error {
+	keys := make([]string, len(keyParts))
+	for i, p := range keyParts {
+		keys[i] = key(code, p)
+	}
+	if err := s.c.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("delete workshop: %w", err)
+	}
+	if err := s.c.ZRem(ctx, s.opt.Index, code).Err(); err != nil {
+		return fmt.Errorf("delete workshop: %w", err)
+	}
+	s.notify(ctx, code, "state")
+	return nil
 }
 
 // Get returns the workshop with code, or ErrNotFound.
@@ -393,7 +426,7 @@ func (s *Store) RaiseHand(ctx context.Context, code, learner string) error {
 	if _, err := s.within(ctx, code, "hands", "ZADD", "NX", s.opt.Now().UnixMilli(), learner); err != nil {
 		return fmt.Errorf("raise hand: %w", err)
 	}
-	s.notify(ctx, code, "hands")
+	s.notify(ctx, code, "hands "+learner)
 	return nil
 }
 
@@ -408,7 +441,7 @@ func (s *Store) LowerHand(ctx context.Context, code, learner string) error {
 	if err != nil {
 		return fmt.Errorf("lower hand: %w", err)
 	}
-	s.notify(ctx, code, "hands")
+	s.notify(ctx, code, "hands "+learner)
 	return nil
 }
 
@@ -422,7 +455,7 @@ func (s *Store) OnMyWay(ctx context.Context, code, learner string) error {
 	if _, err := s.within(ctx, code, "onmyway", "SADD", learner); err != nil {
 		return fmt.Errorf("answer hand: %w", err)
 	}
-	s.notify(ctx, code, "hands")
+	s.notify(ctx, code, "hands "+learner)
 	return nil
 }
 
@@ -465,11 +498,29 @@ func (s *Store) set(ctx context.Context, code, event, field, value string) error
 	return nil
 }
 
-// Subscribe listens to the changes of a workshop: each message's payload is
-// a word saying what changed ("people", "hands", "move", "state"). The
-// caller closes the subscription.
+// Subscribe listens to the changes of a workshop: each message's payload
+// says what changed: "people" (joined, left, moved on), "hands <learner>",
+// "move" (the facilitator's current item) or "state" (locked, paused,
+// closed). The caller closes the subscription.
 func (s *Store) Subscribe(ctx context.Context, code string) *redis.PubSub {
 	return s.c.Subscribe(ctx, key(code, "events"))
+}
+
+// SubscribeAll listens to the changes of every workshop on one connection:
+// a process fans them out to its own boards and bars (see EventCode), so
+// a room of 300 does not hold 300 Redis connections.
+func (s *Store) SubscribeAll(ctx context.Context) *redis.PubSub {
+	return s.c.PSubscribe(ctx, "cr:{ws:*}:events")
+}
+
+// EventCode returns the workshop a message of SubscribeAll is about.
+func EventCode(channel string) (string, bool) {
+	code, ok := strings.CutPrefix(channel, "cr:{ws:")
+	if !ok {
+		return "", false
+	}
+	code, ok = strings.CutSuffix(code, "}:events")
+	return code, ok
 }
 
 // notify tells every board of the workshop that something changed. A lost

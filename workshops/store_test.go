@@ -1,7 +1,6 @@
 package workshops
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -19,16 +18,9 @@ import (
 func newStore(t *testing.T, opt Options) *Store {
 	t.Helper()
 	db := redistest.Open(t)
+	opt.Index = "cr:test-workshops:" + t.Name()
 	s := NewStore(db.Client, opt)
-	s.index = "cr:test-workshops:" + t.Name()
-	t.Cleanup(func() {
-		ctx := context.Background()
-		codes, _ := db.Client.ZRange(ctx, s.index, 0, -1).Result()
-		for _, c := range codes {
-			redistest.DeleteKeys(db.Client, "cr:{ws:"+c+"}:*")
-		}
-		db.Client.Del(ctx, s.index)
-	})
+	t.Cleanup(func() { DeleteAll(s) })
 	return s
 }
 
@@ -95,6 +87,26 @@ func TestCreateRefusesBadPlans(t *testing.T) {
 		require.ErrorAs(t, err, &fe, "%+v", tc.plan)
 		assert.Equal(t, tc.field, fe.Field)
 	}
+}
+
+func TestDeleteRemovesEverything(t *testing.T) {
+	s := newStore(t, Options{})
+	ctx := t.Context()
+	w, _, err := s.Create(ctx, plan())
+	require.NoError(t, err)
+	_, _, err = s.Join(ctx, w.Code, "a", "A")
+	require.NoError(t, err)
+	require.NoError(t, s.RaiseHand(ctx, w.Code, "a"))
+	require.NoError(t, s.Visit(ctx, w.Code, "a", 0))
+	require.NoError(t, s.Delete(ctx, w.Code))
+	for _, p := range keyParts {
+		n, err := s.c.Exists(ctx, key(w.Code, p)).Result()
+		require.NoError(t, err)
+		assert.Zero(t, n, p)
+	}
+	codes, err := s.Codes(ctx)
+	require.NoError(t, err)
+	assert.NotContains(t, codes, w.Code)
 }
 
 func TestCreateIsBoundedPerServer(t *testing.T) {
@@ -292,7 +304,7 @@ func TestChangesAreAnnounced(t *testing.T) {
 			t.Fatalf("announced %v, then nothing", got)
 		}
 	}
-	assert.Equal(t, []string{"people", "hands", "move"}, got)
+	assert.Equal(t, []string{"people", "hands a", "move"}, got)
 }
 
 // A workshop that expired is gone for every action: nothing writes keys

@@ -17,6 +17,7 @@ import (
 	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
 	"github.com/crossroads-learn/crossroads/server"
+	"github.com/crossroads-learn/crossroads/workshops"
 )
 
 func newServeCmd() *cobra.Command {
@@ -53,6 +54,10 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 	rateSaves := cmd.Flags().String("rate-saves", "60/m", "most decide saves (start, step) per client address, N/period or off")
 	rateImports := cmd.Flags().String("rate-imports", "10/m", "most progress imports per client address, N/period or off")
 	rateUploads := cmd.Flags().String("rate-uploads", "10/m", "most answer-file uploads per client address, N/period or off")
+	rateJoins := cmd.Flags().String("rate-joins", "20/m", "most workshop joins per client address, N/period or off (a room behind one NAT address needs more)")
+	rateWorkshops := cmd.Flags().String("rate-workshops", "10/h", "most new workshops per client address, N/period or off")
+	workshopsMax := cmd.Flags().Int("workshops-max", 50, "most workshops open at once on this server (and every instance sharing its Redis)")
+	workshopPeople := cmd.Flags().Int("workshop-participants", 300, "most participants in one workshop")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if _, _, err := net.SplitHostPort(*addr); err != nil {
 			return usagef("--addr: %q is not host:port", *addr)
@@ -74,6 +79,12 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 		}
 		if *maxConns < 16 || *maxConns > 1_000_000 {
 			return usagef("--max-conns: %d is not between 16 and 1000000", *maxConns)
+		}
+		if *workshopsMax < 1 || *workshopsMax > 10_000 {
+			return usagef("--workshops-max: %d is not between 1 and 10000", *workshopsMax)
+		}
+		if *workshopPeople < 1 || *workshopPeople > 10_000 {
+			return usagef("--workshop-participants: %d is not between 1 and 10000", *workshopPeople)
 		}
 		if *redisPool < 4 || *redisPool > 10_000 {
 			return usagef("--redis-pool: %d is not between 4 and 10000", *redisPool)
@@ -100,6 +111,8 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 			{"rate-saves", *rateSaves, &limits.Saves},
 			{"rate-imports", *rateImports, &limits.Imports},
 			{"rate-uploads", *rateUploads, &limits.Uploads},
+			{"rate-joins", *rateJoins, &limits.Joins},
+			{"rate-workshops", *rateWorkshops, &limits.Workshops},
 		} {
 			if *f.to, err = server.ParseRate(f.val); err != nil {
 				return usagef("--%s: %v", f.name, err)
@@ -150,6 +163,7 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 			Redis:      db.Pages,
 			Registry:   reg,
 			Labs:       mgr,
+			Workshops:  workshops.NewStore(db.Pages, workshops.Options{MaxWorkshops: *workshopsMax, MaxParticipants: *workshopPeople}),
 			Lessons:    catalog,
 			Recordings: recs,
 

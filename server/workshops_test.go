@@ -1,0 +1,321 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crossroads-learn/crossroads/internal/redistest"
+	"github.com/crossroads-learn/crossroads/workshops"
+)
+
+// workshopEnv is the whole app with workshops, and the store behind it.
+type workshopEnv struct {
+	s     *Server
+	base  string
+	store *workshops.Store
+}
+
+func newWorkshopServer(t *testing.T, opt workshops.Options) *workshopEnv {
+	t.Helper()
+	db := redistest.Open(t)
+	opt.Index = "cr:test-workshops:" + t.Name()
+	store := workshops.NewStore(db.Client, opt)
+	t.Cleanup(func() { workshops.DeleteAll(store) })
+	s, base := newTestServer(t, Config{Redis: db.Client, Lessons: realCatalog(t), Workshops: store})
+	return &workshopEnv{s: s, base: base, store: store}
+}
+
+var codeInBoard = regexp.MustCompile(`/workshops/([A-Z0-9]{6})/board`)
+
+// create makes a workshop as a facilitator's browser does and returns its
+// code and that browser.
+func (e *workshopEnv) create(t *testing.T, form string) (string, *http.Client) {
+	t.Helper()
+	fac := browser(t)
+	res, body := postForm(t, fac, e.base+"/workshops", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+	m := codeInBoard.FindStringSubmatch(res.Header.Get("Location"))
+	require.NotNil(t, m, res.Header.Get("Location"))
+	return m[1], fac
+}
+
+// join makes a participant's browser and joins code as name.
+func (e *workshopEnv) join(t *testing.T, code, name string) *http.Client {
+	t.Helper()
+	p := browser(t)
+	fetch(t, p, e.base+"/") // the learner cookie
+	res, body := postForm(t, p, e.base+"/join", url.Values{"code": {code}, "name": {name}}.Encode())
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+	require.Equal(t, "/workshops/"+code, res.Header.Get("Location"))
+	return p
+}
+
+const agendaForm = "title=Team+day&item=chapter:synchronous-reality&item=chapter:asynchronous-landscape&item=decide:"
+
+func TestWorkshopCreateShowsTheBoardToItsFacilitatorOnly(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{})
+	res, page := fetch(t, browser(t), e.base+"/workshops/new")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, page, `value="chapter:synchronous-reality"`)
+	assert.Contains(t, page, `value="decide:"`)
+
+	code, fac := e.create(t, agendaForm)
+	res, board := fetch(t, fac, e.base+"/workshops/"+code+"/board?created=1")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, board, code[:3]+"-"+code[3:], "the code as people read it")
+	assert.Contains(t, board, e.base+"/join/"+code)
+	assert.Contains(t, board, "/facilitate?key=", "the facilitator link, for the facilitator")
+	assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+
+	// Anyone else is refused every facilitator address.
+	p := e.join(t, code, "Ada")
+	for _, path := range []string{"/board", "/board/events", "/report.md", "/report.csv"} {
+		res, _ := fetch(t, p, e.base+"/workshops/"+code+path)
+		assert.Equal(t, http.StatusForbidden, res.StatusCode, path)
+	}
+	for _, path := range []string{"/move", "/lock", "/unlock", "/close", "/hands/x/on-my-way", "/hands/x/done"} {
+		res, body := postForm(t, p, e.base+"/workshops/"+code+path, "item=1")
+		assert.Equal(t, http.StatusForbidden, res.StatusCode, path)
+		assert.Contains(t, body, "facilitator", path)
+	}
+	// A wrong key is refused; the right one, in another browser, gives the board.
+	res, _ = fetch(t, browser(t), e.base+"/workshops/"+code+"/facilitate?key=wrong")
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	link := regexp.MustCompile(`value="(http[^"]+/facilitate\?key=[^"]+)"`).FindStringSubmatch(board)
+	require.NotNil(t, link)
+	other := browser(t)
+	res, _ = fetch(t, other, strings.ReplaceAll(link[1], "&amp;", "&"))
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "/workshops/"+code+"/board", res.Header.Get("Location"), "the token leaves the address bar")
+	res, _ = fetch(t, other, e.base+"/workshops/"+code+"/board")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+
+	// The token never reaches a participant's pages.
+	token := strings.TrimPrefix(link[1][strings.Index(link[1], "key=")+4:], "")
+	for _, path := range []string{"/workshops/" + code, "/lessons/synchronous-reality", "/"} {
+		_, page := fetch(t, p, e.base+path)
+		assert.NotContains(t, page, token, path)
+	}
+	// A facilitator of another workshop is no facilitator of this one.
+	code2, fac2 := e.create(t, agendaForm)
+	require.NotEqual(t, code, code2)
+	res, _ = fetch(t, fac2, e.base+"/workshops/"+code+"/board")
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+}
+
+func TestWorkshopBadInputIsAClearFourHundred(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{})
+	for form, field := range map[string]string{
+		"title=&item=decide:":                  "title",
+		"title=T":                              "agenda",
+		"title=T&item=chapter:no-such-chapter": "item",
+		"title=" + strings.Repeat("x", 81) + "&item=decide:": "title",
+	} {
+		res, body := postForm(t, nil, e.base+"/workshops", form)
+		assert.Equal(t, http.StatusBadRequest, res.StatusCode, form)
+		assert.Contains(t, body, field+":", form)
+	}
+	code, _ := e.create(t, agendaForm)
+	p := browser(t)
+	for form, want := range map[string]struct {
+		status int
+		field  string
+	}{
+		"code=&name=Ada":                                    {http.StatusBadRequest, "code"},
+		"code=ABC&name=Ada":                                 {http.StatusBadRequest, "code"},
+		"code=ACDEFG&name=Ada":                              {http.StatusNotFound, "code"},
+		"code=" + code + "&name=":                           {http.StatusBadRequest, "name"},
+		"code=" + code + "&name=%E2%80%8B":                  {http.StatusBadRequest, "name"},
+		"code=" + code + "&name=" + strings.Repeat("n", 41): {http.StatusBadRequest, "name"},
+	} {
+		res, body := postForm(t, p, e.base+"/join", form)
+		assert.Equal(t, want.status, res.StatusCode, form)
+		assert.Contains(t, body, want.field+":", form)
+		assert.Contains(t, body, `aria-invalid="true"`, "%s: the field is marked", form)
+	}
+	res, _ := fetch(t, p, e.base+"/workshops/ZZZZZZ")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	res, _ = fetch(t, p, e.base+"/workshops/"+strings.ToLower(code))
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode, "a code in lower case has its own address")
+	res, _ = fetch(t, p, e.base+"/workshops/"+code)
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode, "not joined: to the join form")
+	assert.Equal(t, "/join/"+code, res.Header.Get("Location"))
+}
+
+func TestWorkshopParticipantBarHandAndMove(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{})
+	code, fac := e.create(t, agendaForm)
+	p := e.join(t, code, " Ada  Lovelace ")
+
+	res, page := fetch(t, p, e.base+"/workshops/"+code)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, page, "Ada Lovelace")
+	assert.Contains(t, page, `id="ws-bar"`, "the bar on the participant's pages")
+	_, lesson := fetch(t, p, e.base+"/lessons/asynchronous-landscape")
+	assert.Contains(t, lesson, `id="ws-bar"`)
+	assert.Contains(t, lesson, `href="/lessons/asynchronous-landscape" aria-current="step"`, "the bar marks where they are")
+	_, other := fetch(t, browser(t), e.base+"/lessons/asynchronous-landscape")
+	assert.NotContains(t, other, `id="ws-bar"`, "nobody else gets a bar (nor this one's cached page)")
+
+	// The board shows where they are.
+	_, board := fetch(t, fac, e.base+"/workshops/"+code+"/board")
+	assert.Contains(t, board, "Ada Lovelace")
+	assert.Contains(t, board, "2. The asynchronous landscape")
+
+	// A raised hand reaches the queue; the facilitator answers it.
+	res, _ = postForm(t, p, e.base+"/workshops/"+code+"/hand", "up=1&back=/lessons/asynchronous-landscape")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "/lessons/asynchronous-landscape", res.Header.Get("Location"))
+	_, board = fetch(t, fac, e.base+"/workshops/"+code+"/board")
+	assert.Contains(t, board, `id="ws-queue"`)
+	ps, err := e.store.Participants(t.Context(), code)
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/hands/"+ps[0].Learner+"/on-my-way", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page = fetch(t, p, e.base+"/workshops/"+code)
+	assert.Contains(t, page, "The facilitator is on the way.")
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/hands/"+ps[0].Learner+"/done", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, board = fetch(t, fac, e.base+"/workshops/"+code+"/board")
+	assert.Contains(t, board, `id="ws-queue-empty"`)
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/hands/"+ps[0].Learner+"/done", "")
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode, "lowering a lowered hand does no harm")
+	res, _ = postForm(t, p, e.base+"/workshops/"+code+"/hand", "up=1&back=//evil.example/")
+	assert.Equal(t, "/workshops/"+code, res.Header.Get("Location"), "back goes only to our own pages")
+
+	// Moving everyone prompts, and does not move anyone.
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/move", "item=3")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, lesson = fetch(t, p, e.base+"/lessons/asynchronous-landscape")
+	assert.Contains(t, lesson, `id="ws-prompt"`)
+	assert.Contains(t, lesson, `href="/decide">3.`)
+	for _, bad := range []string{"item=0", "item=4", "item=x"} {
+		res, body := postForm(t, fac, e.base+"/workshops/"+code+"/move", bad)
+		assert.Equal(t, http.StatusBadRequest, res.StatusCode, bad)
+		assert.Contains(t, body, "item", bad)
+	}
+
+	// Leaving takes the bar away.
+	res, _ = postForm(t, p, e.base+"/workshops/"+code+"/leave", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, lesson = fetch(t, p, e.base+"/lessons/asynchronous-landscape")
+	assert.NotContains(t, lesson, `id="ws-bar"`)
+}
+
+func TestWorkshopLockCloseAndCapacity(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{MaxParticipants: 2})
+	code, fac := e.create(t, agendaForm)
+	e.join(t, code, "A")
+	first := e.join(t, code, "B")
+	res, body := postForm(t, browser(t), e.base+"/join", "code="+code+"&name=C")
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	assert.Contains(t, body, "full")
+
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/lock", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	res, body = postForm(t, browser(t), e.base+"/join", "code="+code+"&name=D")
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	assert.Contains(t, body, "locked")
+	res, _ = postForm(t, first, e.base+"/join", "code="+code+"&name=B2")
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode, "one already in may come back while locked")
+
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/close", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	res, body = postForm(t, browser(t), e.base+"/join", "code="+code+"&name=E")
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	assert.Contains(t, body, "closed")
+	_, page := fetch(t, first, e.base+"/workshops/"+code)
+	assert.Contains(t, page, "This workshop is over")
+}
+
+func TestWorkshopReports(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{})
+	code, fac := e.create(t, agendaForm)
+	p := e.join(t, code, "=HYPERLINK(\"http://evil\")")
+	e.join(t, code, "Grace | <b>Hopper</b>")
+	postForm(t, p, e.base+"/lessons/synchronous-reality/complete", "")
+	fetch(t, p, e.base+"/lessons/synchronous-reality")
+
+	res, csv := fetch(t, fac, e.base+"/workshops/"+code+"/report.csv")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, res.Header.Get("Content-Disposition"), "attachment")
+	assert.Contains(t, csv, `"'=HYPERLINK(""http://evil"")"`, "a formula is written as text")
+	assert.Contains(t, csv, "1. Synchronous reality")
+	lines := strings.Split(strings.TrimSpace(csv), "\n")
+	assert.Len(t, lines, 3, "a header and one line per participant")
+	assert.Contains(t, lines[1], ",true,", "the chapter the first participant read")
+
+	res, md := fetch(t, fac, e.base+"/workshops/"+code+"/report.md")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, md, "# Workshop report: Team day")
+	assert.Contains(t, md, `Grace \| &lt;b&gt;Hopper&lt;/b&gt;`, "a name cannot break the table or inject markup")
+	assert.Contains(t, md, "| read |")
+}
+
+// The board follows the room: a join reaches an open board's stream.
+func TestWorkshopBoardIsLive(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{})
+	code, fac := e.create(t, agendaForm)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/workshops/"+code+"/board/events", nil)
+	require.NoError(t, err)
+	res, err := fac.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var b strings.Builder
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "" {
+				events <- b.String()
+				b.Reset()
+				continue
+			}
+			b.WriteString(line + "\n")
+		}
+		close(events)
+	}()
+	next := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case ev, ok := <-events:
+				require.True(t, ok, "the stream ended before %q", want)
+				if strings.Contains(ev, want) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no board event with %q", want)
+			}
+		}
+	}
+	next("event: board")
+	start := time.Now()
+	e.join(t, code, "Late Larry")
+	next("Late Larry")
+	assert.Less(t, time.Since(start), 2*time.Second, "the board shows a join within moments")
+}
+
+func TestWorkshopsUnavailableWithoutAStore(t *testing.T) {
+	_, base := newTestServer(t, Config{})
+	for _, path := range []string{"/join", "/workshops/new", "/workshops/ACDE34"} {
+		res, body := get(t, base+path)
+		assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, path)
+		assert.Contains(t, body, "not available", path)
+	}
+}
