@@ -280,6 +280,9 @@ func parseLoad(c *gin.Context) (labs.LoadSpec, error) {
 
 // labRun starts a load in the background; the page watches it live.
 func (s *Server) labRun(c *gin.Context) {
+	if s.refusePaused(c) {
+		return
+	}
 	l := labOf(c)
 	spec, err := parseLoad(c)
 	if err == nil {

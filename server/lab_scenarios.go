@@ -138,6 +138,9 @@ func (s *Server) labPredict(c *gin.Context) {
 // labScenarioRun runs the scenario's guided runs in the background; it needs
 // a prediction first.
 func (s *Server) labScenarioRun(c *gin.Context) {
+	if s.refusePaused(c) {
+		return
+	}
 	sc, ok := s.scenarioOf(c)
 	if !ok {
 		return

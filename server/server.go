@@ -182,7 +182,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.Workshops != nil {
-		s.wsHub = newWSHub(cfg.Workshops)
+		s.wsHub = newWSHub(cfg.Workshops, s.onWorkshopNotice)
 		s.wsStreams = newStreamSlots()
 		r := strings.NewReplacer("{participants}", strconv.Itoa(cfg.Workshops.Limits().MaxParticipants))
 		if s.wsText, err = loadPageText("workshops/text.yaml", r); err != nil {

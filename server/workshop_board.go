@@ -204,7 +204,7 @@ func (s *Server) participantEvents(c *gin.Context) {
 		back = "/workshops/" + w.Code
 	}
 	mine := func(notice string) bool {
-		return notice == "move" || notice == "state" || notice == "hands "+learner
+		return notice == "move" || notice == "state" || notice == workshops.NoticePaused || notice == "hands "+learner
 	}
 	s.workshopStream(c, w.Code, mine, func(ctx context.Context) (string, string, error) {
 		w, err := s.cfg.Workshops.Get(ctx, w.Code)

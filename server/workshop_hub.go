@@ -15,6 +15,9 @@ import (
 // and a notice published by any instance reaches every one.
 type wsHub struct {
 	store *workshops.Store
+	// act is told of every notice, for what an instance does itself (stop
+	// or reset its sandboxes); it runs on a goroutine of its own.
+	act func(code, notice string)
 
 	mu     sync.Mutex
 	subs   map[string]map[chan string]struct{} // code → listeners
@@ -23,8 +26,8 @@ type wsHub struct {
 	done   chan struct{}      // closed when it has stopped
 }
 
-func newWSHub(store *workshops.Store) *wsHub {
-	return &wsHub{store: store, subs: map[string]map[chan string]struct{}{}}
+func newWSHub(store *workshops.Store, act func(code, notice string)) *wsHub {
+	return &wsHub{store: store, act: act, subs: map[string]map[chan string]struct{}{}}
 }
 
 // listen returns a channel of notices about workshop code (the payloads of
@@ -83,6 +86,9 @@ func (h *wsHub) start() {
 				code, ok := workshops.EventCode(m.Channel)
 				if !ok {
 					continue
+				}
+				if h.act != nil && (m.Payload == workshops.NoticePaused || m.Payload == workshops.NoticeResetLabs) {
+					go h.act(code, m.Payload)
 				}
 				h.mu.Lock()
 				for ch := range h.subs[code] {

@@ -51,6 +51,9 @@ func (s *Server) workshopRoutes(r gin.IRouter) {
 	f.POST("/lock", s.boardState("lock"))
 	f.POST("/unlock", s.boardState("unlock"))
 	f.POST("/close", s.boardState("close"))
+	f.POST("/pause", s.boardLabs("pause"))
+	f.POST("/resume", s.boardLabs("resume"))
+	f.POST("/reset-labs", s.boardLabs("reset"))
 	f.POST("/hands/:learner/on-my-way", s.boardHand(true))
 	f.POST("/hands/:learner/done", s.boardHand(false))
 }
@@ -156,7 +159,8 @@ func (s *Server) agendaChoices() []agendaChoice {
 		for _, ch := range s.cfg.Lessons.Chapters {
 			add(workshops.KindChapter, ch.Slug, ch.Title, "Chapter")
 			for _, sc := range scenarios {
-				if !used[sc.ID] && strings.TrimPrefix(sc.Lesson.Href, "/lessons/") == ch.Slug {
+				slug, _, _ := strings.Cut(strings.TrimPrefix(sc.Lesson.Href, "/lessons/"), "#")
+				if !used[sc.ID] && slug == ch.Slug {
 					used[sc.ID] = true
 					add(workshops.KindScenario, sc.ID, sc.Title, "Scenario")
 				}

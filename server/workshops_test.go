@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crossroads-learn/crossroads/internal/redistest"
+	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/workshops"
 )
 
@@ -22,6 +23,7 @@ type workshopEnv struct {
 	s     *Server
 	base  string
 	store *workshops.Store
+	mgr   *labs.Manager
 }
 
 func newWorkshopServer(t *testing.T, opt workshops.Options) *workshopEnv {
@@ -30,8 +32,12 @@ func newWorkshopServer(t *testing.T, opt workshops.Options) *workshopEnv {
 	opt.Index = "cr:test-workshops:" + t.Name()
 	store := workshops.NewStore(db.Client, opt)
 	t.Cleanup(func() { workshops.DeleteAll(store) })
-	s, base := newTestServer(t, Config{Redis: db.Client, Lessons: realCatalog(t), Workshops: store})
-	return &workshopEnv{s: s, base: base, store: store}
+	settings := labTestSettings()
+	mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{Sandbox: labs.Options{Settings: &settings, Logger: quietLog(), Block: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	t.Cleanup(func() { mgr.Close() })
+	s, base := newTestServer(t, Config{Redis: db.Client, Lessons: realCatalog(t), Workshops: store, Labs: mgr})
+	return &workshopEnv{s: s, base: base, store: store, mgr: mgr}
 }
 
 var codeInBoard = regexp.MustCompile(`/workshops/([A-Z0-9]{6})/board`)
@@ -67,6 +73,11 @@ func TestWorkshopCreateShowsTheBoardToItsFacilitatorOnly(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, page, `value="chapter:synchronous-reality"`)
 	assert.Contains(t, page, `value="decide:"`)
+	// A scenario sits after the chapter it belongs to, not after the last.
+	sync := strings.Index(page, `value="chapter:synchronous-reality"`)
+	scenario := strings.Index(page, `value="scenario:email-down"`)
+	next := strings.Index(page, `value="chapter:asynchronous-landscape"`)
+	assert.True(t, sync < scenario && scenario < next, "email-down is listed under its chapter")
 
 	code, fac := e.create(t, agendaForm)
 	res, board := fetch(t, fac, e.base+"/workshops/"+code+"/board?created=1")
@@ -266,48 +277,11 @@ func TestWorkshopReports(t *testing.T) {
 func TestWorkshopBoardIsLive(t *testing.T) {
 	e := newWorkshopServer(t, workshops.Options{})
 	code, fac := e.create(t, agendaForm)
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/workshops/"+code+"/board/events", nil)
-	require.NoError(t, err)
-	res, err := fac.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
-	events := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(res.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var b strings.Builder
-		for sc.Scan() {
-			line := sc.Text()
-			if line == "" {
-				events <- b.String()
-				b.Reset()
-				continue
-			}
-			b.WriteString(line + "\n")
-		}
-		close(events)
-	}()
-	next := func(want string) {
-		t.Helper()
-		for {
-			select {
-			case ev, ok := <-events:
-				require.True(t, ok, "the stream ended before %q", want)
-				if strings.Contains(ev, want) {
-					return
-				}
-			case <-ctx.Done():
-				t.Fatalf("no board event with %q", want)
-			}
-		}
-	}
-	next("event: board")
+	board := openStream(t, fac, e.base+"/workshops/"+code+"/board/events")
+	board.next("event: board")
 	start := time.Now()
 	e.join(t, code, "Late Larry")
-	next("Late Larry")
+	board.next("Late Larry")
 	assert.Less(t, time.Since(start), 2*time.Second, "the board shows a join within moments")
 }
 
@@ -317,5 +291,163 @@ func TestWorkshopsUnavailableWithoutAStore(t *testing.T) {
 		res, body := get(t, base+path)
 		assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, path)
 		assert.Contains(t, body, "not available", path)
+	}
+}
+
+// Pausing the labs stops a participant's runs until resumed; resetting them
+// gives every participant a fresh sandbox.
+func TestWorkshopPauseAndResetLabs(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{})
+	code, fac := e.create(t, agendaForm)
+	p := e.join(t, code, "Ada")
+	res, lab := fetch(t, p, e.base+"/labs")
+	if res.StatusCode == http.StatusSeeOther {
+		res, lab = fetch(t, p, e.base+res.Header.Get("Location"))
+	}
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	m := labBaseRe.FindStringSubmatch(lab)
+	require.NotNil(t, m, "the participant has a sandbox")
+	run := func() (*http.Response, string) {
+		return postForm(t, p, e.base+m[1]+"/run", "signups=3&concurrency=1&rate=0")
+	}
+
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/pause", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	res, body := run()
+	assert.Equal(t, http.StatusConflict, res.StatusCode)
+	assert.Contains(t, body, "paused the labs")
+	_, page := fetch(t, p, e.base+"/lessons/synchronous-reality")
+	assert.Contains(t, page, "The facilitator has paused the labs for a moment.", "the bar says so")
+	_, board := fetch(t, fac, e.base+"/workshops/"+code+"/board")
+	assert.Contains(t, board, "labs paused")
+
+	// Someone outside the workshop is not held by its pause.
+	other := browser(t)
+	res, lab = fetch(t, other, e.base+"/labs")
+	if res.StatusCode == http.StatusSeeOther {
+		_, lab = fetch(t, other, e.base+res.Header.Get("Location"))
+	}
+	om := labBaseRe.FindStringSubmatch(lab)
+	require.NotNil(t, om)
+	res, body = postForm(t, other, e.base+om[1]+"/run", "signups=3&concurrency=1&rate=0")
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/resume", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	res, body = run()
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+
+	ps, err := e.store.Participants(t.Context(), code)
+	require.NoError(t, err)
+	before := e.mgr.Lookup(ps[0].Learner)
+	require.NotNil(t, before)
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/reset-labs", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Nil(t, e.mgr.Lookup(ps[0].Learner), "the participant's sandbox was closed")
+	u, err := url.Parse(e.base)
+	require.NoError(t, err)
+	var outsider string
+	for _, ck := range other.Jar.Cookies(u) {
+		if ck.Name == learnerCookieName {
+			outsider = ck.Value
+		}
+	}
+	assert.NotNil(t, e.mgr.Lookup(outsider), "a sandbox outside the workshop stays")
+}
+
+// Two app instances on one Redis: a participant joins through one, the
+// board open on the other sees it live, and resetting the labs from the
+// board reaches the sandbox the participant holds on the first.
+func TestWorkshopTwoInstancesOneRedis(t *testing.T) {
+	db := redistest.Open(t)
+	store := workshops.NewStore(db.Client, workshops.Options{Index: "cr:test-workshops:" + t.Name()})
+	t.Cleanup(func() { workshops.DeleteAll(store) })
+	instance := func() (string, *labs.Manager) {
+		settings := labTestSettings()
+		mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{Sandbox: labs.Options{Settings: &settings, Logger: quietLog(), Block: 50 * time.Millisecond}})
+		require.NoError(t, err)
+		t.Cleanup(func() { mgr.Close() })
+		_, base := newTestServer(t, Config{Redis: db.Client, Lessons: realCatalog(t), Workshops: store, Labs: mgr})
+		return base, mgr
+	}
+	a, _ := instance()
+	b, mgrB := instance()
+	ea := &workshopEnv{base: a, store: store}
+	eb := &workshopEnv{base: b, store: store}
+
+	code, fac := ea.create(t, agendaForm)
+	board := openStream(t, fac, a+"/workshops/"+code+"/board/events")
+	board.next("event: board")
+	p := eb.join(t, code, "Across")
+	board.next("Across")
+
+	// The participant's bar, live on instance b, keeps b listening.
+	bar := openStream(t, p, b+"/workshops/"+code+"/events?back=/labs")
+	bar.next("event: bar")
+	res, lab := fetch(t, p, b+"/labs")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.NotNil(t, labBaseRe.FindStringSubmatch(lab))
+	ps, err := store.Participants(t.Context(), code)
+	require.NoError(t, err)
+	require.NotNil(t, mgrB.Lookup(ps[0].Learner))
+
+	res, _ = postForm(t, fac, a+"/workshops/"+code+"/reset-labs", "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Eventually(t, func() bool { return mgrB.Lookup(ps[0].Learner) == nil }, 5*time.Second, 20*time.Millisecond,
+		"the reset announced on a reached the sandbox on b")
+	res, _ = postForm(t, fac, a+"/workshops/"+code+"/move", "item=2")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	bar.next(`id="ws-prompt"`)
+}
+
+// sseStream reads a server-sent event stream in the background.
+type sseStream struct {
+	t      *testing.T
+	events chan string
+	ctx    context.Context
+}
+
+func openStream(t *testing.T, c *http.Client, url string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	res, err := c.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { res.Body.Close() })
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+	s := &sseStream{t: t, events: make(chan string, 64), ctx: ctx}
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var b strings.Builder
+		for sc.Scan() {
+			if sc.Text() == "" {
+				s.events <- b.String()
+				b.Reset()
+				continue
+			}
+			b.WriteString(sc.Text() + "\n")
+		}
+	}()
+	return s
+}
+
+// next waits for an event that contains want.
+func (s *sseStream) next(want string) {
+	s.t.Helper()
+	for {
+		select {
+		case ev, ok := <-s.events:
+			require.True(s.t, ok, "the stream ended before %q", want)
+			if strings.Contains(ev, want) {
+				return
+			}
+		case <-s.ctx.Done():
+			s.t.Fatalf("no event with %q", want)
+		}
 	}
 }

@@ -476,9 +476,29 @@ func (s *Store) SetLocked(ctx context.Context, code string, on bool) error {
 	return s.set(ctx, code, "state", "locked", flag(on))
 }
 
+// Notices besides "people", "hands <learner>", "move" and "state".
+const (
+	NoticePaused    = "paused"     // the labs were paused: stop the runs in progress
+	NoticeResetLabs = "reset-labs" // close every participant's sandbox
+)
+
 // SetPaused notes that the facilitator paused (or resumed) every lab.
 func (s *Store) SetPaused(ctx context.Context, code string, on bool) error {
-	return s.set(ctx, code, "state", "paused", flag(on))
+	notice := "state"
+	if on {
+		notice = NoticePaused
+	}
+	return s.set(ctx, code, notice, "paused", flag(on))
+}
+
+// Announce tells every instance of a workshop-wide action, once the
+// workshop is known to exist.
+func (s *Store) Announce(ctx context.Context, code, notice string) error {
+	if _, err := s.Get(ctx, code); err != nil {
+		return err
+	}
+	s.notify(ctx, code, notice)
+	return nil
 }
 
 // Close ends the workshop: nobody joins any more; what it holds stays until
