@@ -24,6 +24,8 @@ type Lab struct {
 	cancelRun context.CancelFunc
 	replays   int
 	scenarios map[string]*ScenarioState
+	// scenarioDone is the manager's OnScenarioDone, nil for none.
+	scenarioDone *func(owner, scenario string, results []Result)
 
 	runs      sync.WaitGroup
 	done      chan struct{}
@@ -147,15 +149,12 @@ func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario s
 	defer l.runs.Done()
 	defer cancel()
 	defer held.release() // when the first run never started
+	var mine Settings
 	if scenario != "" {
 		// A guided scenario runs on its own settings; the learner's own come
-		// back when it ends, however it ends.
-		mine := l.Settings()
-		defer func() {
-			if err := l.Apply(mine); err != nil && !errors.Is(err, ErrClosed) {
-				l.log.Warn("restore settings after a scenario", "err", err)
-			}
-		}()
+		// back when it ends, however it ends, and before the status says it
+		// ended (a run started then must not run on the scenario's).
+		mine = l.Settings()
 	}
 	var results []Result
 	var failure error
@@ -183,8 +182,13 @@ func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario s
 			break
 		}
 	}
+	if scenario != "" {
+		if err := l.Apply(mine); err != nil && !errors.Is(err, ErrClosed) {
+			l.log.Warn("restore settings after a scenario", "err", err)
+		}
+	}
+	finished := scenario != "" && failure == nil && len(results) == len(runs)
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.status.Running = false
 	l.status.Results = results
 	l.cancelRun = nil
@@ -192,8 +196,13 @@ func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario s
 		l.status.Err = failure.Error()
 		l.log.Warn("lab session", "err", failure)
 	}
-	if scenario != "" && failure == nil && len(results) == len(runs) {
+	if finished {
 		l.scenarioLocked(scenario).Results = results
+	}
+	done := l.scenarioDone
+	l.mu.Unlock()
+	if finished && done != nil {
+		(*done)(l.owner, scenario, append([]Result(nil), results...))
 	}
 }
 
