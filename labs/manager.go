@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -66,6 +67,15 @@ type Manager struct {
 	closed bool
 
 	janitor sync.WaitGroup
+
+	scenarioDone atomic.Pointer[func(owner, scenario string, results []Result)]
+}
+
+// OnScenarioDone sets what labs opened from now on tell each time a
+// learner's guided scenario finishes all its runs (a workshop keeps the
+// room's outcomes). f runs on the lab's goroutine and must not block long.
+func (m *Manager) OnScenarioDone(f func(owner, scenario string, results []Result)) {
+	m.scenarioDone.Store(&f)
 }
 
 // NewManager starts a manager and its janitor. Close stops both and every lab.
@@ -183,6 +193,7 @@ func (m *Manager) Open(ctx context.Context, owner, address string) (*Lab, error)
 		return nil, fmt.Errorf("create lab sandbox: %w", err)
 	}
 	l := newLab(sb, owner, address)
+	l.scenarioDone = m.scenarioDone.Load()
 	m.labs[owner] = l
 	if address != "" {
 		m.per[address]++

@@ -163,3 +163,29 @@ func TestManagerClosesUnusedLabsSooner(t *testing.T) {
 	assert.Nil(t, m.Lookup("drive-by"), "a lab nobody came back to closes early")
 	assert.NotNil(t, m.Lookup("learner"), "a lab in use stays")
 }
+
+// A guided scenario that finishes all its runs is reported to the
+// manager's OnScenarioDone with its owner and results; a free run is not.
+func TestManagerToldWhenAScenarioFinishes(t *testing.T) {
+	m, _ := newManager(t, ManagerOptions{})
+	type done struct {
+		owner, scenario string
+		runs            int
+	}
+	got := make(chan done, 4)
+	m.OnScenarioDone(func(owner, scenario string, results []Result) {
+		got <- done{owner, scenario, len(results)}
+	})
+	ctx := testCtx(t, 30*time.Second)
+	l, err := m.Get(ctx, "owner")
+	require.NoError(t, err)
+	require.NoError(t, l.Start("", []PlannedRun{{Load: LoadSpec{Signups: 2, Concurrency: 1}}}))
+	require.Eventually(t, func() bool { return !l.Status().Running }, 20*time.Second, 20*time.Millisecond)
+	require.NoError(t, l.Start("my-scenario", []PlannedRun{{Load: LoadSpec{Signups: 2, Concurrency: 1}}, {Load: LoadSpec{Signups: 3, Concurrency: 1}}}))
+	select {
+	case d := <-got:
+		assert.Equal(t, done{"owner", "my-scenario", 2}, d, "the scenario, not the free run before it")
+	case <-time.After(20 * time.Second):
+		t.Fatal("not told that the scenario finished")
+	}
+}

@@ -132,6 +132,7 @@ func (s *Server) labPredict(c *gin.Context) {
 		return
 	}
 	l.Predict(sc.ID, n)
+	s.recordPrediction(c, sc.ID, n)
 	s.done(c, scenarioURL(l, sc, "#run"), gin.H{"prediction": n})
 }
 

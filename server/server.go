@@ -184,6 +184,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Workshops != nil {
 		s.wsHub = newWSHub(cfg.Workshops, s.onWorkshopNotice)
 		s.wsStreams = newStreamSlots()
+		if s.lab != nil {
+			cfg.Labs.OnScenarioDone(s.recordOutcome)
+		}
 		r := strings.NewReplacer("{participants}", strconv.Itoa(cfg.Workshops.Limits().MaxParticipants))
 		if s.wsText, err = loadPageText("workshops/text.yaml", r); err != nil {
 			return nil, err

@@ -22,7 +22,9 @@ type boardView struct {
 	Items    []barItem
 	Rows     []boardRow
 	Queue    []boardRow
-	Chapters []boardChapter // the agenda's chapters, the board's columns
+	Chapters []boardChapter  // the agenda's chapters, the board's columns
+	Room     []boardScenario // the agenda's scenarios: predictions against outcomes
+	cells    map[string][]scenarioCell
 	JoinURL  string
 	Link     string // the facilitator link, for the facilitator only
 	Created  bool
@@ -40,12 +42,40 @@ type boardChapter struct {
 }
 
 type boardRow struct {
-	P        workshops.Participant
-	Where    string // the agenda item they last opened
-	Cells    []boardCell
-	Joined   string
-	Seen     string
-	HandWait string
+	P         workshops.Participant
+	Where     string // the agenda item they last opened
+	Cells     []boardCell
+	Scenarios []scenarioCell // one per bv.Room
+	Joined    string
+	Seen      string
+	HandWait  string
+}
+
+// boardScenario is the room's picture of one scenario: what people
+// predicted, beside what their runs showed.
+type boardScenario struct {
+	ID        string
+	Title     string
+	Prompt    string
+	Options   []roomOption
+	Predicted int // participants who predicted
+	Ran       int // participants whose guided runs finished
+	Held      int // of those, runs that bore every claim out
+}
+
+// scenarioCell is one participant's prediction and outcome in a scenario.
+type scenarioCell struct {
+	Predicted int // option number from 1, 0 for none
+	Ran       bool
+	Held      bool
+}
+
+// roomOption is one answer to a scenario's prediction.
+type roomOption struct {
+	Text    string
+	Correct bool // what the scenario's runs show
+	Count   int
+	Pct     int // of those who predicted, rounded
 }
 
 // boardCell is one participant's progress in one agenda chapter.
@@ -108,6 +138,10 @@ func (s *Server) board(ctx context.Context, c *gin.Context, code string) (boardV
 			progress = nil
 		}
 	}
+	if err := s.boardRoom(ctx, &bv, w, ps); err != nil {
+		s.log.Warn("board room", "err", err)
+		bv.Note = "Predictions could not be read just now; the board tries again in a moment."
+	}
 	for i, p := range ps {
 		row := boardRow{P: p, Where: "—", Joined: ago(p.JoinedAt, now), Seen: ago(p.SeenAt, now)}
 		if p.At >= 0 && p.At < len(w.Agenda) {
@@ -116,6 +150,7 @@ func (s *Server) board(ctx context.Context, c *gin.Context, code string) (boardV
 		if p.HandUp() {
 			row.HandWait = ago(p.HandAt, now)
 		}
+		row.Scenarios = bv.cells[p.Learner]
 		for _, ch := range bv.Chapters {
 			cell := boardCell{Total: ch.Total}
 			if progress != nil {
@@ -134,6 +169,64 @@ func (s *Server) board(ctx context.Context, c *gin.Context, code string) (boardV
 		}
 	}
 	return bv, nil
+}
+
+// boardRoom fills in predictions against outcomes for the agenda's
+// scenarios, counting the people in the workshop now.
+func (s *Server) boardRoom(ctx context.Context, bv *boardView, w workshops.Workshop, ps []workshops.Participant) error {
+	if s.lab == nil {
+		return nil
+	}
+	var ids []string
+	for _, it := range w.Agenda {
+		if it.Kind == workshops.KindScenario && s.lab.byID[it.Ref] != nil {
+			ids = append(ids, it.Ref)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	room, err := s.cfg.Workshops.Room(ctx, w.Code, ids)
+	if err != nil {
+		return err
+	}
+	here := map[string]bool{}
+	bv.cells = map[string][]scenarioCell{}
+	for _, p := range ps {
+		here[p.Learner] = true
+		bv.cells[p.Learner] = make([]scenarioCell, len(ids))
+	}
+	for k, id := range ids {
+		sc := s.lab.byID[id]
+		bs := boardScenario{ID: id, Title: sc.Title, Prompt: sc.Predict.Prompt}
+		for _, o := range sc.Predict.Options {
+			bs.Options = append(bs.Options, roomOption{Text: o.Text, Correct: o.Correct})
+		}
+		rs := room[id]
+		for l, o := range rs.Predictions {
+			if here[l] && o >= 0 && o < len(bs.Options) {
+				bs.Options[o].Count++
+				bs.Predicted++
+				bv.cells[l][k].Predicted = o + 1
+			}
+		}
+		for l, held := range rs.Outcomes {
+			if here[l] {
+				bs.Ran++
+				if held {
+					bs.Held++
+				}
+				bv.cells[l][k].Ran, bv.cells[l][k].Held = true, held
+			}
+		}
+		for i := range bs.Options {
+			if bs.Predicted > 0 {
+				bs.Options[i].Pct = (200*bs.Options[i].Count + bs.Predicted) / (2 * bs.Predicted)
+			}
+		}
+		bv.Room = append(bv.Room, bs)
+	}
+	return nil
 }
 
 // ago says how long ago t was, for people: "just now", "4 min ago".
@@ -351,6 +444,9 @@ func reportCSV(bv boardView) []byte {
 	for _, ch := range bv.Chapters {
 		head = append(head, ch.Title+" (read)", ch.Title+" (best score)")
 	}
+	for _, sc := range bv.Room {
+		head = append(head, sc.Title+" (predicted)", sc.Title+" (predicted right)", sc.Title+" (run bore the claims out)")
+	}
 	cw.Write(head)
 	for _, r := range bv.Rows {
 		hand := ""
@@ -364,6 +460,21 @@ func reportCSV(bv boardView) []byte {
 				best = fmt.Sprintf("%d/%d", cell.Best, cell.Total)
 			}
 			rec = append(rec, strconv.FormatBool(cell.Read), best)
+		}
+		for k, sc := range bv.Room {
+			var c scenarioCell
+			if k < len(r.Scenarios) {
+				c = r.Scenarios[k]
+			}
+			pred, right, held := "", "", ""
+			if c.Predicted > 0 {
+				pred = csvSafe(sc.Options[c.Predicted-1].Text)
+				right = strconv.FormatBool(sc.Options[c.Predicted-1].Correct)
+			}
+			if c.Ran {
+				held = strconv.FormatBool(c.Held)
+			}
+			rec = append(rec, pred, right, held)
 		}
 		cw.Write(rec)
 	}
@@ -421,6 +532,21 @@ func reportMarkdown(bv boardView) []byte {
 	}
 	if len(bv.Rows) == 0 {
 		b.WriteString("\nNobody has joined yet.\n")
+	}
+	if len(bv.Room) > 0 {
+		b.WriteString("\n## Predictions and outcomes\n")
+		for _, sc := range bv.Room {
+			fmt.Fprintf(&b, "\n### %s\n\n%s\n\n", mdCell(sc.Title), mdCell(sc.Prompt))
+			for _, o := range sc.Options {
+				mark := ""
+				if o.Correct {
+					mark = " ✓ what the runs show"
+				}
+				fmt.Fprintf(&b, "- %d %% (%d) predicted: %s%s\n", o.Pct, o.Count, mdCell(o.Text), mark)
+			}
+			fmt.Fprintf(&b, "\n%d of %d participants predicted; %d ran the scenario, and %d of those runs bore out every claim.\n",
+				sc.Predicted, len(bv.Rows), sc.Ran, sc.Held)
+		}
 	}
 	return []byte(b.String())
 }

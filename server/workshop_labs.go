@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/workshops"
 )
 
@@ -110,4 +112,45 @@ func normalizedCode(s string) (string, error) {
 		return "", workshops.ErrNotFound
 	}
 	return code, nil
+}
+
+// recordPrediction notes a workshop participant's prediction for the
+// room's picture; outside a workshop it does nothing.
+func (s *Server) recordPrediction(c *gin.Context, scenario string, option int) {
+	if s.cfg.Workshops == nil {
+		return
+	}
+	ctx, cancel := wsCtx(c)
+	defer cancel()
+	learner := LearnerID(c)
+	code, err := s.cfg.Workshops.WorkshopOf(ctx, learner)
+	if err != nil || code == "" {
+		return
+	}
+	if err := s.cfg.Workshops.RecordPrediction(ctx, code, learner, scenario, option); err != nil && !errors.Is(err, workshops.ErrNotJoined) {
+		s.log.Warn("record a workshop prediction", "code", code, "err", err)
+	}
+}
+
+// recordOutcome notes, for the room's picture, that a workshop
+// participant's guided scenario finished and whether its runs bore the
+// scenario's claims out. The lab calls it when the runs end.
+func (s *Server) recordOutcome(owner, scenario string, results []labs.Result) {
+	sc := s.lab.byID[scenario]
+	if sc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), workshopTimeout)
+	defer cancel()
+	code, err := s.cfg.Workshops.WorkshopOf(ctx, owner)
+	if err != nil || code == "" {
+		return
+	}
+	held := true
+	for _, cc := range sc.CheckClaims(results) {
+		held = held && cc.Holds
+	}
+	if err := s.cfg.Workshops.RecordOutcome(ctx, code, owner, scenario, held); err != nil && !errors.Is(err, workshops.ErrNotJoined) {
+		s.log.Warn("record a workshop outcome", "code", code, "err", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,20 @@ func newWorkshopServer(t *testing.T, opt workshops.Options) *workshopEnv {
 	t.Cleanup(func() { mgr.Close() })
 	s, base := newTestServer(t, Config{Redis: db.Client, Lessons: realCatalog(t), Workshops: store, Labs: mgr})
 	return &workshopEnv{s: s, base: base, store: store, mgr: mgr}
+}
+
+// labOf opens the lab in browser c, following redirects, and returns its
+// address, /labs/s/<id>.
+func (e *workshopEnv) labOf(t *testing.T, c *http.Client) string {
+	t.Helper()
+	res, page := fetch(t, c, e.base+"/labs")
+	for i := 0; res.StatusCode == http.StatusSeeOther && i < 3; i++ {
+		res, page = fetch(t, c, e.base+res.Header.Get("Location"))
+	}
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	m := labBaseRe.FindStringSubmatch(page)
+	require.NotNil(t, m, "the lab page names its sandbox")
+	return m[1]
 }
 
 var codeInBoard = regexp.MustCompile(`/workshops/([A-Z0-9]{6})/board`)
@@ -300,18 +315,12 @@ func TestWorkshopPauseAndResetLabs(t *testing.T) {
 	e := newWorkshopServer(t, workshops.Options{})
 	code, fac := e.create(t, agendaForm)
 	p := e.join(t, code, "Ada")
-	res, lab := fetch(t, p, e.base+"/labs")
-	if res.StatusCode == http.StatusSeeOther {
-		res, lab = fetch(t, p, e.base+res.Header.Get("Location"))
-	}
-	require.Equal(t, http.StatusOK, res.StatusCode)
-	m := labBaseRe.FindStringSubmatch(lab)
-	require.NotNil(t, m, "the participant has a sandbox")
+	lab := e.labOf(t, p)
 	run := func() (*http.Response, string) {
-		return postForm(t, p, e.base+m[1]+"/run", "signups=3&concurrency=1&rate=0")
+		return postForm(t, p, e.base+lab+"/run", "signups=3&concurrency=1&rate=0")
 	}
 
-	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/pause", "")
+	res, _ := postForm(t, fac, e.base+"/workshops/"+code+"/pause", "")
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	res, body := run()
 	assert.Equal(t, http.StatusConflict, res.StatusCode)
@@ -323,13 +332,7 @@ func TestWorkshopPauseAndResetLabs(t *testing.T) {
 
 	// Someone outside the workshop is not held by its pause.
 	other := browser(t)
-	res, lab = fetch(t, other, e.base+"/labs")
-	if res.StatusCode == http.StatusSeeOther {
-		_, lab = fetch(t, other, e.base+res.Header.Get("Location"))
-	}
-	om := labBaseRe.FindStringSubmatch(lab)
-	require.NotNil(t, om)
-	res, body = postForm(t, other, e.base+om[1]+"/run", "signups=3&concurrency=1&rate=0")
+	res, body = postForm(t, other, e.base+e.labOf(t, other)+"/run", "signups=3&concurrency=1&rate=0")
 	assert.Equal(t, http.StatusSeeOther, res.StatusCode, body)
 
 	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/resume", "")
@@ -450,4 +453,57 @@ func (s *sseStream) next(want string) {
 			s.t.Fatalf("no event with %q", want)
 		}
 	}
+}
+
+// The board sets what the room predicted for each agenda scenario beside
+// what their runs showed; the report carries both.
+func TestWorkshopPredictionsAgainstOutcomes(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{})
+	code, fac := e.create(t, agendaForm+"&item=scenario:email-down")
+	sc := e.s.lab.byID["email-down"]
+	require.NotNil(t, sc)
+	right := sc.Predict.Correct()
+	wrong := (right + 1) % len(sc.Predict.Options)
+
+	predict := func(p *http.Client, option int) {
+		base := e.labOf(t, p)
+		res, body := postForm(t, p, e.base+base+"/scenarios/email-down/predict", "prediction="+strconv.Itoa(option))
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+	}
+	a, b := e.join(t, code, "Ada"), e.join(t, code, "Bob")
+	predict(a, right)
+	predict(b, wrong)
+	predict(browser(t), wrong) // someone outside the workshop is not counted
+
+	_, board := fetch(t, fac, e.base+"/workshops/"+code+"/board")
+	assert.Contains(t, board, `id="ws-room-email-down"`)
+	assert.Contains(t, board, "2 predicted · 0 ran it")
+	assert.Equal(t, 2, strings.Count(board, "50 % <span class=\"muted\">(1)</span>"), "one each for the right and a wrong answer")
+
+	// Ada's runs are the recorded ones, which bear the claims out; in Bob's
+	// the emails never went out.
+	ps, err := e.store.Participants(t.Context(), code)
+	require.NoError(t, err)
+	rec := e.s.lab.recs["email-down"]
+	require.NotNil(t, rec)
+	var results []labs.Result
+	for _, r := range rec.Runs {
+		results = append(results, r.Result)
+	}
+	e.s.recordOutcome(ps[0].Learner, "email-down", results)
+	bobs := append([]labs.Result(nil), results...)
+	bobs[1].EmailsSent = 0
+	e.s.recordOutcome(ps[1].Learner, "email-down", bobs)
+	_, board = fetch(t, fac, e.base+"/workshops/"+code+"/board")
+	assert.Contains(t, board, "2 predicted · 2 ran it · their runs bore every claim out in 1 of 2")
+
+	_, csv := fetch(t, fac, e.base+"/workshops/"+code+"/report.csv")
+	lines := strings.Split(strings.TrimSpace(csv), "\n")
+	require.Len(t, lines, 3)
+	assert.Contains(t, lines[0], "(predicted right)")
+	assert.True(t, strings.HasSuffix(lines[1], ",true,true"), "Ada predicted right and her runs bore it out: %s", lines[1])
+	assert.True(t, strings.HasSuffix(lines[2], ",false,false"), "Bob did neither: %s", lines[2])
+	_, md := fetch(t, fac, e.base+"/workshops/"+code+"/report.md")
+	assert.Contains(t, md, "## Predictions and outcomes")
+	assert.Contains(t, md, "2 of 2 participants predicted; 2 ran the scenario, and 1 of those runs bore out every claim.")
 }

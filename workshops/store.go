@@ -27,10 +27,13 @@ import (
 //	cr:{ws:CODE}:seen      hash   learner → when (unix ms)
 //	cr:{ws:CODE}:hands     zset   learner → when the hand went up (unix ms)
 //	cr:{ws:CODE}:onmyway   set    learners the facilitator is coming to
+//	cr:{ws:CODE}:predict:<scenario>  hash  learner → the option they predicted
+//	cr:{ws:CODE}:outcome:<scenario>  hash  learner → 1 when their run bore the scenario's claims out, else 0
 //	cr:{ws:CODE}:joins:<minute>   joins in that minute, for the rate limit
 //	cr:{ws:CODE}:events    channel  a word per change, for the boards
 //
-// and, across workshops, cr:workshops (zset code → expiry) to count them.
+// and, across workshops, cr:workshops (zset code → expiry) to count them,
+// and cr:{<learner>}:workshop, the workshop a learner is in.
 // Every key expires with its workshop.
 
 func key(code, part string) string { return "cr:{ws:" + code + "}:" + part }
@@ -156,6 +159,22 @@ func (s *Store) Delete(ctx context.Context, code string) error {
 	for i, p := range keyParts {
 		keys[i] = key(code, p)
 	}
+	if w, err := s.Get(ctx, code); err == nil {
+		for _, it := range w.Agenda {
+			if it.Kind == KindScenario {
+				keys = append(keys, key(code, "predict:"+it.Ref), key(code, "outcome:"+it.Ref))
+			}
+		}
+	}
+	people, err := s.c.HKeys(ctx, key(code, "people")).Result()
+	if err != nil {
+		return fmt.Errorf("delete workshop: %w", err)
+	}
+	for _, l := range people {
+		if err := leaveScript.Run(ctx, s.c, []string{learnerKey(l)}, code).Err(); err != nil {
+			return fmt.Errorf("delete workshop: %w", err)
+		}
+	}
 	if err := s.c.Del(ctx, keys...).Err(); err != nil {
 		return fmt.Errorf("delete workshop: %w", err)
 	}
@@ -261,12 +280,39 @@ func (s *Store) Join(ctx context.Context, code, learner, name string) (Participa
 	if err != nil {
 		return Participant{}, false, err
 	}
+	if ttl, err := s.c.PTTL(ctx, key(code, "workshop")).Result(); err == nil && ttl > 0 {
+		if err := s.c.Set(ctx, learnerKey(learner), code, ttl).Err(); err != nil {
+			return Participant{}, false, fmt.Errorf("join workshop: %w", err)
+		}
+	}
 	s.notify(ctx, code, "people")
 	return p, res == "joined", nil
 }
 
+func learnerKey(learner string) string { return "cr:{" + learner + "}:workshop" }
+
+// WorkshopOf returns the code of the workshop learner is in, "" for none.
+func (s *Store) WorkshopOf(ctx context.Context, learner string) (string, error) {
+	code, err := s.c.Get(ctx, learnerKey(learner)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read learner's workshop: %w", err)
+	}
+	return code, nil
+}
+
+// leaveScript forgets which workshop a learner is in, if it is this one.
+var leaveScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`)
+
 // Leave removes learner from the workshop.
 func (s *Store) Leave(ctx context.Context, code, learner string) error {
+	if err := leaveScript.Run(ctx, s.c, []string{learnerKey(learner)}, code).Err(); err != nil {
+		return fmt.Errorf("leave workshop: %w", err)
+	}
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, part := range []string{"people", "joined", "at", "seen"} {
 			p.HDel(ctx, key(code, part), learner)
@@ -457,6 +503,72 @@ func (s *Store) OnMyWay(ctx context.Context, code, learner string) error {
 	}
 	s.notify(ctx, code, "hands "+learner)
 	return nil
+}
+
+// NoticeRoom says a prediction or an outcome changed the room's picture.
+const NoticeRoom = "room"
+
+// RecordPrediction notes learner's prediction for scenario (the option's
+// index); predicting again replaces it.
+func (s *Store) RecordPrediction(ctx context.Context, code, learner, scenario string, option int) error {
+	if err := s.member(ctx, code, learner); err != nil {
+		return err
+	}
+	if _, err := s.within(ctx, code, "predict:"+scenario, "HSET", learner, option); err != nil {
+		return fmt.Errorf("record prediction: %w", err)
+	}
+	s.notify(ctx, code, NoticeRoom)
+	return nil
+}
+
+// RecordOutcome notes that learner's guided run of scenario finished, and
+// whether it bore out everything the scenario claims.
+func (s *Store) RecordOutcome(ctx context.Context, code, learner, scenario string, held bool) error {
+	if err := s.member(ctx, code, learner); err != nil {
+		return err
+	}
+	if _, err := s.within(ctx, code, "outcome:"+scenario, "HSET", learner, flag(held)); err != nil {
+		return fmt.Errorf("record outcome: %w", err)
+	}
+	s.notify(ctx, code, NoticeRoom)
+	return nil
+}
+
+// RoomScenario is the room's picture of one scenario: who predicted what,
+// and how the runs came out.
+type RoomScenario struct {
+	Predictions map[string]int  // learner → option
+	Outcomes    map[string]bool // learner → their run bore the claims out
+}
+
+// Room reads the predictions and outcomes of the given scenarios.
+func (s *Store) Room(ctx context.Context, code string, scenarios []string) (map[string]RoomScenario, error) {
+	preds := make([]*redis.MapStringStringCmd, len(scenarios))
+	outs := make([]*redis.MapStringStringCmd, len(scenarios))
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, sc := range scenarios {
+			preds[i] = p.HGetAll(ctx, key(code, "predict:"+sc))
+			outs[i] = p.HGetAll(ctx, key(code, "outcome:"+sc))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the room: %w", err)
+	}
+	room := map[string]RoomScenario{}
+	for i, sc := range scenarios {
+		rs := RoomScenario{Predictions: map[string]int{}, Outcomes: map[string]bool{}}
+		for l, v := range preds[i].Val() {
+			if n, err := strconv.Atoi(v); err == nil {
+				rs.Predictions[l] = n
+			}
+		}
+		for l, v := range outs[i].Val() {
+			rs.Outcomes[l] = v == "1"
+		}
+		room[sc] = rs
+	}
+	return room, nil
 }
 
 // Move points everyone at agenda item i (-1: none).

@@ -356,3 +356,43 @@ func TestCleanText(t *testing.T) {
 	assert.Equal(t, "abc", CleanText("abcdef", 3))
 	assert.Equal(t, "ab", CleanText("ab cd", 3), "no trailing space at the cut")
 }
+
+func TestPredictionsOutcomesAndTheLearnersWorkshop(t *testing.T) {
+	s := newStore(t, Options{})
+	ctx := t.Context()
+	w, _, err := s.Create(ctx, plan())
+	require.NoError(t, err)
+	code, err := s.WorkshopOf(ctx, "a")
+	require.NoError(t, err)
+	assert.Empty(t, code, "not in a workshop yet")
+	for _, l := range []string{"a", "b", "c"} {
+		_, _, err := s.Join(ctx, w.Code, l, "N"+l)
+		require.NoError(t, err)
+	}
+	code, err = s.WorkshopOf(ctx, "a")
+	require.NoError(t, err)
+	assert.Equal(t, w.Code, code)
+
+	require.NoError(t, s.RecordPrediction(ctx, w.Code, "a", "email-down", 0))
+	require.NoError(t, s.RecordPrediction(ctx, w.Code, "b", "email-down", 2))
+	require.NoError(t, s.RecordPrediction(ctx, w.Code, "b", "email-down", 1), "predicting again replaces")
+	require.NoError(t, s.RecordOutcome(ctx, w.Code, "a", "email-down", true))
+	require.NoError(t, s.RecordOutcome(ctx, w.Code, "b", "email-down", false))
+	assert.ErrorIs(t, s.RecordPrediction(ctx, w.Code, "stranger", "email-down", 0), ErrNotJoined)
+
+	room, err := s.Room(ctx, w.Code, []string{"email-down", "baseline"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"a": 0, "b": 1}, room["email-down"].Predictions)
+	assert.Equal(t, map[string]bool{"a": true, "b": false}, room["email-down"].Outcomes)
+	assert.Empty(t, room["baseline"].Predictions)
+
+	require.NoError(t, s.Leave(ctx, w.Code, "a"))
+	code, err = s.WorkshopOf(ctx, "a")
+	require.NoError(t, err)
+	assert.Empty(t, code, "leaving forgets it")
+
+	require.NoError(t, s.Delete(ctx, w.Code))
+	n, err := s.c.Exists(ctx, key(w.Code, "predict:email-down"), key(w.Code, "outcome:email-down")).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "a deleted workshop keeps no predictions")
+}
