@@ -108,7 +108,7 @@ func TestWorkshopCreateShowsTheBoardToItsFacilitatorOnly(t *testing.T) {
 		res, _ := fetch(t, p, e.base+"/workshops/"+code+path)
 		assert.Equal(t, http.StatusForbidden, res.StatusCode, path)
 	}
-	for _, path := range []string{"/move", "/lock", "/unlock", "/close", "/hands/x/on-my-way", "/hands/x/done"} {
+	for _, path := range []string{"/move", "/lock", "/unlock", "/close", "/pause", "/resume", "/reset-labs", "/hands/x/on-my-way", "/hands/x/done"} {
 		res, body := postForm(t, p, e.base+"/workshops/"+code+path, "item=1")
 		assert.Equal(t, http.StatusForbidden, res.StatusCode, path)
 		assert.Contains(t, body, "facilitator", path)
