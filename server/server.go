@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -119,7 +120,11 @@ type Server struct {
 	wsHub     *wsHub
 	wsStreams *streamSlots
 	wsText    labText
-	rates     *rateLimiters
+	// roomRuns are the room runs this instance is starting, by workshop
+	// and scenario.
+	roomRunsMu sync.Mutex
+	roomRuns   map[string]bool
+	rates      *rateLimiters
 	// closing is closed when shutdown starts, so long-lived streams end and
 	// let graceful shutdown finish.
 	closing chan struct{}
@@ -184,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Workshops != nil {
 		s.wsHub = newWSHub(cfg.Workshops, s.onWorkshopNotice)
 		s.wsStreams = newStreamSlots()
+		s.roomRuns = map[string]bool{}
 		if s.lab != nil {
 			cfg.Labs.OnScenarioDone(s.recordOutcome)
 		}

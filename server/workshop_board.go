@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -61,6 +62,19 @@ type boardScenario struct {
 	Predicted int // participants who predicted
 	Ran       int // participants whose guided runs finished
 	Held      int // of those, runs that bore every claim out
+	// RoomRun says the facilitator ran it for the whole room, at RoomRunAt.
+	RoomRun   bool
+	RoomRunAt string
+	// Labels name the scenario's runs; Figures are each participant's, in
+	// the board's order.
+	Labels  []string
+	Figures []roomFigures
+}
+
+// roomFigures is one participant's runs of a scenario.
+type roomFigures struct {
+	Name string
+	Runs []runFigures
 }
 
 // scenarioCell is one participant's prediction and outcome in a scenario.
@@ -198,7 +212,13 @@ func (s *Server) boardRoom(ctx context.Context, bv *boardView, w workshops.Works
 	}
 	for k, id := range ids {
 		sc := s.lab.byID[id]
-		bs := boardScenario{ID: id, Title: sc.Title, Prompt: sc.Predict.Prompt}
+		bs := boardScenario{ID: id, Title: sc.Title, Prompt: sc.Predict.Prompt, RoomRun: w.RoomRun == id}
+		if bs.RoomRun {
+			bs.RoomRunAt = ago(w.RoomRunAt, time.Now())
+		}
+		for _, r := range sc.Runs {
+			bs.Labels = append(bs.Labels, r.Label)
+		}
 		for _, o := range sc.Predict.Options {
 			bs.Options = append(bs.Options, roomOption{Text: o.Text, Correct: o.Correct})
 		}
@@ -217,6 +237,16 @@ func (s *Server) boardRoom(ctx context.Context, bv *boardView, w workshops.Works
 					bs.Held++
 				}
 				bv.cells[l][k].Ran, bv.cells[l][k].Held = true, held
+			}
+		}
+		for _, p := range ps {
+			raw, ok := rs.Figures[p.Learner]
+			if !ok {
+				continue
+			}
+			var runs []runFigures
+			if json.Unmarshal(raw, &runs) == nil && len(runs) == len(bs.Labels) {
+				bs.Figures = append(bs.Figures, roomFigures{Name: p.Name, Runs: runs})
 			}
 		}
 		for i := range bs.Options {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,7 +88,8 @@ func (h *wsHub) start() {
 				if !ok {
 					continue
 				}
-				if h.act != nil && (m.Payload == workshops.NoticePaused || m.Payload == workshops.NoticeResetLabs) {
+				if h.act != nil && (m.Payload == workshops.NoticePaused || m.Payload == workshops.NoticeResetLabs ||
+					strings.HasPrefix(m.Payload, workshops.NoticeRoomRun+" ")) {
 					go h.act(code, m.Payload)
 				}
 				h.mu.Lock()

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -55,6 +57,10 @@ func (s *Server) boardLabs(action string) gin.HandlerFunc {
 // participants when the labs are paused or reset; other notices are the
 // boards' and bars' business.
 func (s *Server) onWorkshopNotice(code, notice string) {
+	if scenario, ok := strings.CutPrefix(notice, workshops.NoticeRoomRun+" "); ok {
+		s.startRoomRun(code, scenario)
+		return
+	}
 	if s.lab == nil || (notice != workshops.NoticePaused && notice != workshops.NoticeResetLabs) {
 		return
 	}
@@ -150,7 +156,122 @@ func (s *Server) recordOutcome(owner, scenario string, results []labs.Result) {
 	for _, cc := range sc.CheckClaims(results) {
 		held = held && cc.Holds
 	}
-	if err := s.cfg.Workshops.RecordOutcome(ctx, code, owner, scenario, held); err != nil && !errors.Is(err, workshops.ErrNotJoined) {
+	figs := make([]runFigures, len(results))
+	for i, r := range results {
+		figs[i] = runFigures{Attempted: r.SignupsAttempted, Succeeded: r.SignupsSucceeded, Emails: r.EmailsSent,
+			Lost: r.Lost, P50: r.Latency.P50}
+		if i < len(sc.Runs) {
+			figs[i].Label = sc.Runs[i].Label
+		}
+	}
+	raw, err := json.Marshal(figs)
+	if err != nil {
+		return
+	}
+	if err := s.cfg.Workshops.RecordOutcome(ctx, code, owner, scenario, held, raw); err != nil && !errors.Is(err, workshops.ErrNotJoined) {
 		s.log.Warn("record a workshop outcome", "code", code, "err", err)
 	}
+}
+
+// runFigures are what the board shows of one guided run, side by side with
+// the room's.
+type runFigures struct {
+	Label     string  `json:"label"`
+	Attempted int64   `json:"attempted"`
+	Succeeded int64   `json:"succeeded"`
+	Emails    int64   `json:"emails"`
+	Lost      int64   `json:"lost"`
+	P50       float64 `json:"p50_ms"`
+}
+
+// roomRunFor bounds how long an instance keeps starting a room run in its
+// sandboxes while the room's budget of signups in flight is taken.
+const roomRunFor = 10 * time.Minute
+
+// startRoomRun runs scenario in the sandbox of every participant of the
+// workshop that this instance holds. The room's budget of signups in flight
+// rarely takes every sandbox at once, so a sandbox whose run cannot start
+// (the room is busy, or its learner's own run is on) is tried again each
+// second until it starts, for at most roomRunFor. One room run per workshop
+// and scenario at a time in each instance.
+func (s *Server) startRoomRun(code, scenario string) {
+	if s.lab == nil {
+		return
+	}
+	sc := s.lab.byID[scenario]
+	if sc == nil {
+		return
+	}
+	key := code + " " + scenario
+	s.roomRunsMu.Lock()
+	if s.roomRuns[key] {
+		s.roomRunsMu.Unlock()
+		return
+	}
+	s.roomRuns[key] = true
+	s.roomRunsMu.Unlock()
+	defer func() {
+		s.roomRunsMu.Lock()
+		delete(s.roomRuns, key)
+		s.roomRunsMu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), roomRunFor)
+	defer cancel()
+	ps, err := s.cfg.Workshops.Participants(ctx, code)
+	if err != nil {
+		s.log.Warn("room run", "code", code, "scenario", scenario, "err", err)
+		return
+	}
+	plan, err := sc.Plan(s.lab.mgr.Base())
+	if err != nil {
+		s.log.Warn("room run", "code", code, "scenario", scenario, "err", err)
+		return
+	}
+	for i := range plan {
+		plan[i].Load.DrainTimeout = labs.GuidedDrainTimeout
+	}
+	var pending []*labs.Lab
+	for _, p := range ps {
+		if l := s.lab.mgr.Lookup(p.Learner); l != nil {
+			pending = append(pending, l)
+		}
+	}
+	s.log.Info("room run", "code", code, "scenario", scenario, "sandboxes_here", len(pending))
+	for len(pending) > 0 {
+		var wait []*labs.Lab
+		for _, l := range pending {
+			switch err := l.Start(sc.ID, plan); {
+			case err == nil, errors.Is(err, labs.ErrClosed):
+			case errors.Is(err, labs.ErrRoomBusy), errors.Is(err, labs.ErrBusy):
+				wait = append(wait, l)
+			default:
+				s.log.Warn("room run in a sandbox", "code", code, "scenario", scenario, "err", err)
+			}
+		}
+		if pending = wait; len(pending) == 0 {
+			return
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			s.log.Warn("room run gave up", "code", code, "scenario", scenario, "not_started", len(pending))
+			return
+		case <-s.closing:
+			return
+		}
+	}
+}
+
+func (s *Server) boardRoomRun(c *gin.Context) {
+	w := workshopOf(c)
+	ctx, cancel := wsCtx(c)
+	defer cancel()
+	scenario := c.PostForm("scenario")
+	if err := s.cfg.Workshops.StartRoomRun(ctx, w.Code, scenario); err != nil {
+		s.workshopFail(c, err)
+		return
+	}
+	s.log.Info("workshop room run", "code", w.Code, "scenario", scenario)
+	go s.startRoomRun(w.Code, scenario)
+	s.backToBoard(c, w)
 }

@@ -54,6 +54,7 @@ func (s *Server) workshopRoutes(r gin.IRouter) {
 	f.POST("/pause", s.boardLabs("pause"))
 	f.POST("/resume", s.boardLabs("resume"))
 	f.POST("/reset-labs", s.boardLabs("reset"))
+	f.POST("/room-run", s.boardRoomRun)
 	f.POST("/hands/:learner/on-my-way", s.boardHand(true))
 	f.POST("/hands/:learner/done", s.boardHand(false))
 }

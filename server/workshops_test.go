@@ -507,3 +507,30 @@ func TestWorkshopPredictionsAgainstOutcomes(t *testing.T) {
 	assert.Contains(t, md, "## Predictions and outcomes")
 	assert.Contains(t, md, "2 of 2 participants predicted; 2 ran the scenario, and 1 of those runs bore out every claim.")
 }
+
+// A room run starts the scenario in every participant's sandbox; their
+// figures appear side by side on the board.
+func TestWorkshopRoomRun(t *testing.T) {
+	e := newWorkshopServer(t, workshops.Options{})
+	code, fac := e.create(t, agendaForm+"&item=scenario:baseline")
+	a, b := e.join(t, code, "Ada"), e.join(t, code, "Bob")
+	e.labOf(t, a)
+	e.labOf(t, b)
+	e.join(t, code, "Cy") // never opened the lab: nothing to run
+
+	res, body := postForm(t, fac, e.base+"/workshops/"+code+"/room-run", "scenario=email-down")
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode, "not on this agenda")
+	assert.Contains(t, body, "scenario:")
+	res, _ = postForm(t, fac, e.base+"/workshops/"+code+"/room-run", "scenario=baseline")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	var board string
+	require.Eventually(t, func() bool {
+		_, board = fetch(t, fac, e.base+"/workshops/"+code+"/board")
+		return strings.Contains(board, "The room&rsquo;s runs side by side (2)") || strings.Contains(board, "The room's runs side by side (2)")
+	}, 60*time.Second, 200*time.Millisecond, "both participants' runs reach the board")
+	assert.Contains(t, board, "run for the room")
+	assert.Contains(t, board, "<th scope=\"row\">Ada</th><td>200/200</td>")
+	assert.Contains(t, board, "<th scope=\"row\">Bob</th><td>200/200</td>")
+	assert.Contains(t, board, "0 predicted · 2 ran it · their runs bore every claim out in 2 of 2")
+}

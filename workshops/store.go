@@ -29,6 +29,7 @@ import (
 //	cr:{ws:CODE}:onmyway   set    learners the facilitator is coming to
 //	cr:{ws:CODE}:predict:<scenario>  hash  learner → the option they predicted
 //	cr:{ws:CODE}:outcome:<scenario>  hash  learner → 1 when their run bore the scenario's claims out, else 0
+//	cr:{ws:CODE}:figures:<scenario>  hash  learner → their runs' figures (JSON, as the caller wrote them)
 //	cr:{ws:CODE}:joins:<minute>   joins in that minute, for the rate limit
 //	cr:{ws:CODE}:events    channel  a word per change, for the boards
 //
@@ -162,7 +163,7 @@ func (s *Store) Delete(ctx context.Context, code string) error {
 	if w, err := s.Get(ctx, code); err == nil {
 		for _, it := range w.Agenda {
 			if it.Kind == KindScenario {
-				keys = append(keys, key(code, "predict:"+it.Ref), key(code, "outcome:"+it.Ref))
+				keys = append(keys, key(code, "predict:"+it.Ref), key(code, "outcome:"+it.Ref), key(code, "figures:"+it.Ref))
 			}
 		}
 	}
@@ -201,6 +202,7 @@ func (s *Store) Get(ctx context.Context, code string) (Workshop, error) {
 	w.Current, _ = strconv.Atoi(m["current"])
 	w.CreatedAt = unixMilli(m["created"])
 	w.ExpiresAt = unixMilli(m["expires"])
+	w.RoomRun, w.RoomRunAt = m["roomrun"], unixMilli(m["roomrun_at"])
 	return w, nil
 }
 
@@ -521,13 +523,16 @@ func (s *Store) RecordPrediction(ctx context.Context, code, learner, scenario st
 	return nil
 }
 
-// RecordOutcome notes that learner's guided run of scenario finished, and
-// whether it bore out everything the scenario claims.
-func (s *Store) RecordOutcome(ctx context.Context, code, learner, scenario string, held bool) error {
+// RecordOutcome notes that learner's guided run of scenario finished,
+// whether it bore out everything the scenario claims, and its figures.
+func (s *Store) RecordOutcome(ctx context.Context, code, learner, scenario string, held bool, figures []byte) error {
 	if err := s.member(ctx, code, learner); err != nil {
 		return err
 	}
 	if _, err := s.within(ctx, code, "outcome:"+scenario, "HSET", learner, flag(held)); err != nil {
+		return fmt.Errorf("record outcome: %w", err)
+	}
+	if _, err := s.within(ctx, code, "figures:"+scenario, "HSET", learner, figures); err != nil {
 		return fmt.Errorf("record outcome: %w", err)
 	}
 	s.notify(ctx, code, NoticeRoom)
@@ -537,18 +542,21 @@ func (s *Store) RecordOutcome(ctx context.Context, code, learner, scenario strin
 // RoomScenario is the room's picture of one scenario: who predicted what,
 // and how the runs came out.
 type RoomScenario struct {
-	Predictions map[string]int  // learner → option
-	Outcomes    map[string]bool // learner → their run bore the claims out
+	Predictions map[string]int    // learner → option
+	Outcomes    map[string]bool   // learner → their run bore the claims out
+	Figures     map[string][]byte // learner → their runs' figures
 }
 
 // Room reads the predictions and outcomes of the given scenarios.
 func (s *Store) Room(ctx context.Context, code string, scenarios []string) (map[string]RoomScenario, error) {
 	preds := make([]*redis.MapStringStringCmd, len(scenarios))
 	outs := make([]*redis.MapStringStringCmd, len(scenarios))
+	figs := make([]*redis.MapStringStringCmd, len(scenarios))
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, sc := range scenarios {
 			preds[i] = p.HGetAll(ctx, key(code, "predict:"+sc))
 			outs[i] = p.HGetAll(ctx, key(code, "outcome:"+sc))
+			figs[i] = p.HGetAll(ctx, key(code, "figures:"+sc))
 		}
 		return nil
 	})
@@ -557,7 +565,10 @@ func (s *Store) Room(ctx context.Context, code string, scenarios []string) (map[
 	}
 	room := map[string]RoomScenario{}
 	for i, sc := range scenarios {
-		rs := RoomScenario{Predictions: map[string]int{}, Outcomes: map[string]bool{}}
+		rs := RoomScenario{Predictions: map[string]int{}, Outcomes: map[string]bool{}, Figures: map[string][]byte{}}
+		for l, v := range figs[i].Val() {
+			rs.Figures[l] = []byte(v)
+		}
 		for l, v := range preds[i].Val() {
 			if n, err := strconv.Atoi(v); err == nil {
 				rs.Predictions[l] = n
@@ -569,6 +580,28 @@ func (s *Store) Room(ctx context.Context, code string, scenarios []string) (map[
 		room[sc] = rs
 	}
 	return room, nil
+}
+
+// NoticeRoomRun, followed by a space and a scenario id, asks every
+// instance to run that scenario in the sandboxes of the workshop's
+// participants it holds.
+const NoticeRoomRun = "roomrun"
+
+// StartRoomRun notes that the facilitator ran scenario for the whole room,
+// and announces it.
+func (s *Store) StartRoomRun(ctx context.Context, code, scenario string) error {
+	w, err := s.Get(ctx, code)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(w.Agenda, func(it Item) bool { return it.Kind == KindScenario && it.Ref == scenario }) {
+		return &FieldError{"scenario", "choose a scenario of the agenda"}
+	}
+	if _, err := s.within(ctx, code, "workshop", "HSET", "roomrun", scenario, "roomrun_at", s.opt.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("start a room run: %w", err)
+	}
+	s.notify(ctx, code, NoticeRoomRun+" "+scenario)
+	return nil
 }
 
 // Move points everyone at agenda item i (-1: none).

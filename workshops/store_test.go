@@ -376,14 +376,23 @@ func TestPredictionsOutcomesAndTheLearnersWorkshop(t *testing.T) {
 	require.NoError(t, s.RecordPrediction(ctx, w.Code, "a", "email-down", 0))
 	require.NoError(t, s.RecordPrediction(ctx, w.Code, "b", "email-down", 2))
 	require.NoError(t, s.RecordPrediction(ctx, w.Code, "b", "email-down", 1), "predicting again replaces")
-	require.NoError(t, s.RecordOutcome(ctx, w.Code, "a", "email-down", true))
-	require.NoError(t, s.RecordOutcome(ctx, w.Code, "b", "email-down", false))
+	require.NoError(t, s.RecordOutcome(ctx, w.Code, "a", "email-down", true, []byte(`[{"label":"x"}]`)))
+	require.NoError(t, s.RecordOutcome(ctx, w.Code, "b", "email-down", false, []byte(`[]`)))
 	assert.ErrorIs(t, s.RecordPrediction(ctx, w.Code, "stranger", "email-down", 0), ErrNotJoined)
 
 	room, err := s.Room(ctx, w.Code, []string{"email-down", "baseline"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]int{"a": 0, "b": 1}, room["email-down"].Predictions)
 	assert.Equal(t, map[string]bool{"a": true, "b": false}, room["email-down"].Outcomes)
+	assert.JSONEq(t, `[{"label":"x"}]`, string(room["email-down"].Figures["a"]))
+
+	var fe *FieldError
+	require.ErrorAs(t, s.StartRoomRun(ctx, w.Code, "baseline"), &fe, "not on the agenda")
+	require.NoError(t, s.StartRoomRun(ctx, w.Code, "email-down"))
+	got, err := s.Get(ctx, w.Code)
+	require.NoError(t, err)
+	assert.Equal(t, "email-down", got.RoomRun)
+	assert.False(t, got.RoomRunAt.IsZero())
 	assert.Empty(t, room["baseline"].Predictions)
 
 	require.NoError(t, s.Leave(ctx, w.Code, "a"))
@@ -392,7 +401,7 @@ func TestPredictionsOutcomesAndTheLearnersWorkshop(t *testing.T) {
 	assert.Empty(t, code, "leaving forgets it")
 
 	require.NoError(t, s.Delete(ctx, w.Code))
-	n, err := s.c.Exists(ctx, key(w.Code, "predict:email-down"), key(w.Code, "outcome:email-down")).Result()
+	n, err := s.c.Exists(ctx, key(w.Code, "predict:email-down"), key(w.Code, "outcome:email-down"), key(w.Code, "figures:email-down")).Result()
 	require.NoError(t, err)
 	assert.Zero(t, n, "a deleted workshop keeps no predictions")
 }

@@ -39,6 +39,10 @@ type Workshop struct {
 	Closed    bool      `json:"closed"`  // over: nobody joins, the report stays
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// RoomRun is the scenario the facilitator last ran for the whole room
+	// ("" for none), started at RoomRunAt.
+	RoomRun   string    `json:"room_run,omitempty"`
+	RoomRunAt time.Time `json:"room_run_at,omitzero"`
 }
 
 // CurrentItem returns the item the facilitator moved everyone to.
