@@ -261,14 +261,7 @@ func (s *Server) labEvents(c *gin.Context) {
 		return
 	}
 	defer release()
-	w := c.Writer
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\n")
-	w.Flush()
+	w := openEventStream(c, 2*time.Second)
 
 	ctx := c.Request.Context()
 	life := time.NewTimer(s.lab.streamLife)
@@ -340,4 +333,19 @@ func (s *Server) labTimeline(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, tl)
+}
+
+// openEventStream answers with a server-sent event stream (never cached,
+// never buffered by a proxy) and tells the browser how soon to reconnect
+// when it ends.
+func openEventStream(c *gin.Context, retry time.Duration) gin.ResponseWriter {
+	w := c.Writer
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: %d\n\n", retry.Milliseconds())
+	w.Flush()
+	return w
 }

@@ -23,33 +23,15 @@ import (
 // announces it; every instance whose hub hears the notice does the same for
 // its own. Both are idempotent, so hearing one's own notice does no harm.
 
-func (s *Server) boardLabs(action string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		w := workshopOf(c)
-		ctx, cancel := wsCtx(c)
-		defer cancel()
-		var err error
-		switch action {
-		case "pause":
-			err = s.cfg.Workshops.SetPaused(ctx, w.Code, true)
-		case "resume":
-			err = s.cfg.Workshops.SetPaused(ctx, w.Code, false)
-		case "reset":
-			err = s.cfg.Workshops.Announce(ctx, w.Code, workshops.NoticeResetLabs)
+// labsAction does an action on the workshop (pause, reset) and then on
+// this instance's sandboxes of its participants.
+func (s *Server) labsAction(notice string, do func(ctx context.Context, code string) error) boardAction {
+	return func(_ *gin.Context, ctx context.Context, w workshops.Workshop) error {
+		if err := do(ctx, w.Code); err != nil {
+			return err
 		}
-		if err != nil {
-			s.workshopFail(c, err)
-			return
-		}
-		s.log.Info("workshop labs "+action, "code", w.Code)
-		if action != "resume" {
-			notice := workshops.NoticePaused
-			if action == "reset" {
-				notice = workshops.NoticeResetLabs
-			}
-			s.onWorkshopNotice(w.Code, notice)
-		}
-		s.backToBoard(c, w)
+		s.onWorkshopNotice(w.Code, notice)
+		return nil
 	}
 }
 
@@ -262,16 +244,12 @@ func (s *Server) startRoomRun(code, scenario string) {
 	}
 }
 
-func (s *Server) boardRoomRun(c *gin.Context) {
-	w := workshopOf(c)
-	ctx, cancel := wsCtx(c)
-	defer cancel()
+// roomRunAction starts the chosen scenario in every participant's sandbox.
+func (s *Server) roomRunAction(c *gin.Context, ctx context.Context, w workshops.Workshop) error {
 	scenario := c.PostForm("scenario")
 	if err := s.cfg.Workshops.StartRoomRun(ctx, w.Code, scenario); err != nil {
-		s.workshopFail(c, err)
-		return
+		return err
 	}
-	s.log.Info("workshop room run", "code", w.Code, "scenario", scenario)
 	go s.startRoomRun(w.Code, scenario)
-	s.backToBoard(c, w)
+	return nil
 }

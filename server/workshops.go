@@ -47,16 +47,9 @@ func (s *Server) workshopRoutes(r gin.IRouter) {
 	f.GET("/board/events", s.boardEvents)
 	f.GET("/report.md", s.boardReport("md"))
 	f.GET("/report.csv", s.boardReport("csv"))
-	f.POST("/move", s.boardMove)
-	f.POST("/lock", s.boardState("lock"))
-	f.POST("/unlock", s.boardState("unlock"))
-	f.POST("/close", s.boardState("close"))
-	f.POST("/pause", s.boardLabs("pause"))
-	f.POST("/resume", s.boardLabs("resume"))
-	f.POST("/reset-labs", s.boardLabs("reset"))
-	f.POST("/room-run", s.boardRoomRun)
-	f.POST("/hands/:learner/on-my-way", s.boardHand(true))
-	f.POST("/hands/:learner/done", s.boardHand(false))
+	for route, do := range s.boardActions() {
+		f.POST("/"+route, s.onBoard(route, do))
+	}
 }
 
 // workshopsReady answers with a friendly page when the server runs without
@@ -132,6 +125,8 @@ func (s *Server) workshopFail(c *gin.Context, err error) {
 		s.failWith(c, http.StatusForbidden, "key", "This facilitator link is not valid for this workshop.")
 	case errors.Is(err, workshops.ErrNotJoined):
 		s.failWith(c, http.StatusForbidden, "code", "You are not in this workshop. Join it with its code first.")
+	case errors.Is(err, errHandDown):
+		s.failWith(c, http.StatusNotFound, "learner", "This participant's hand is not raised any more.")
 	default:
 		s.log.Warn("workshop", "err", err)
 		s.failWith(c, http.StatusServiceUnavailable, "workshop", "The workshop could not be reached just now. Please try again.")
@@ -300,66 +295,67 @@ func (s *Server) origin(c *gin.Context) string {
 	return scheme + "://" + c.Request.Host
 }
 
-func (s *Server) boardMove(c *gin.Context) {
-	w := workshopOf(c)
-	i, err := strconv.Atoi(c.PostForm("item"))
-	if err != nil || i < 1 || i > len(w.Agenda) {
-		s.failWith(c, http.StatusBadRequest, "item", "item: choose an agenda item (1 to "+strconv.Itoa(len(w.Agenda))+") to move everyone to.")
-		return
-	}
-	ctx, cancel := wsCtx(c)
-	defer cancel()
-	if err := s.cfg.Workshops.Move(ctx, w.Code, i-1); err != nil {
-		s.workshopFail(c, err)
-		return
-	}
-	s.backToBoard(c, w)
-}
+// boardAction is one facilitator action on the board's workshop: do it,
+// note it in the log, and go back to the board.
+type boardAction func(c *gin.Context, ctx context.Context, w workshops.Workshop) error
 
-func (s *Server) boardState(action string) gin.HandlerFunc {
+func (s *Server) onBoard(name string, do boardAction) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		w := workshopOf(c)
 		ctx, cancel := wsCtx(c)
 		defer cancel()
-		var err error
-		switch action {
-		case "lock":
-			err = s.cfg.Workshops.SetLocked(ctx, w.Code, true)
-		case "unlock":
-			err = s.cfg.Workshops.SetLocked(ctx, w.Code, false)
-		case "close":
-			err = s.cfg.Workshops.Close(ctx, w.Code)
-		}
-		if err != nil {
+		if err := do(c, ctx, w); err != nil {
 			s.workshopFail(c, err)
 			return
 		}
-		s.log.Info("workshop "+action, "code", w.Code)
+		s.log.Info("workshop "+name, "code", w.Code)
 		s.backToBoard(c, w)
 	}
 }
 
-func (s *Server) boardHand(onMyWay bool) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		w := workshopOf(c)
-		ctx, cancel := wsCtx(c)
-		defer cancel()
-		var err error
-		if onMyWay {
-			err = s.cfg.Workshops.OnMyWay(ctx, w.Code, c.Param("learner"))
-		} else {
-			err = s.cfg.Workshops.LowerHand(ctx, w.Code, c.Param("learner"))
-		}
-		if errors.Is(err, workshops.ErrNotJoined) {
-			s.failWith(c, http.StatusNotFound, "learner", "This participant's hand is not raised any more.")
-			return
-		}
-		if err != nil {
-			s.workshopFail(c, err)
-			return
-		}
-		s.backToBoard(c, w)
+// The facilitator's actions, by route.
+func (s *Server) boardActions() map[string]boardAction {
+	ws := s.cfg.Workshops
+	return map[string]boardAction{
+		"move": func(c *gin.Context, ctx context.Context, w workshops.Workshop) error {
+			i, err := strconv.Atoi(c.PostForm("item"))
+			if err != nil || i < 1 || i > len(w.Agenda) {
+				return &workshops.FieldError{Field: "item", Msg: "choose an agenda item (1 to " + strconv.Itoa(len(w.Agenda)) + ") to move everyone to"}
+			}
+			return ws.Move(ctx, w.Code, i-1)
+		},
+		"lock": func(_ *gin.Context, ctx context.Context, w workshops.Workshop) error {
+			return ws.SetLocked(ctx, w.Code, true)
+		},
+		"unlock": func(_ *gin.Context, ctx context.Context, w workshops.Workshop) error {
+			return ws.SetLocked(ctx, w.Code, false)
+		},
+		"close": func(_ *gin.Context, ctx context.Context, w workshops.Workshop) error {
+			return ws.Close(ctx, w.Code)
+		},
+		"hands/:learner/on-my-way": func(c *gin.Context, ctx context.Context, w workshops.Workshop) error {
+			return handDown(ws.OnMyWay(ctx, w.Code, c.Param("learner")))
+		},
+		"hands/:learner/done": func(c *gin.Context, ctx context.Context, w workshops.Workshop) error {
+			return ws.LowerHand(ctx, w.Code, c.Param("learner"))
+		},
+		"pause": s.labsAction(workshops.NoticePaused, func(ctx context.Context, code string) error { return ws.SetPaused(ctx, code, true) }),
+		"resume": func(_ *gin.Context, ctx context.Context, w workshops.Workshop) error {
+			return ws.SetPaused(ctx, w.Code, false)
+		},
+		"reset-labs": s.labsAction(workshops.NoticeResetLabs, func(ctx context.Context, code string) error { return ws.Announce(ctx, code, workshops.NoticeResetLabs) }),
+		"room-run":   s.roomRunAction,
 	}
+}
+
+// errHandDown: the facilitator answered a hand that is down already.
+var errHandDown = errors.New("this participant's hand is not raised any more")
+
+func handDown(err error) error {
+	if errors.Is(err, workshops.ErrNotJoined) {
+		return errHandDown
+	}
+	return err
 }
 
 // backToBoard answers a facilitator's form: the board again, or 204 for the
