@@ -83,4 +83,15 @@ func TestBrowserWorkshop(t *testing.T) {
 
 	// Keyboard: the hand button takes the focus.
 	assert.Equal(t, "ws-hand", decideEval(t, part, `(() => { document.getElementById("ws-hand").focus(); return document.activeElement.id; })()`))
+
+	// On a phone, neither the board nor a page with the bar is wider than
+	// the screen.
+	for _, tc := range []struct {
+		ctx  context.Context
+		path string
+	}{{fac, "/workshops/" + code + "/board"}, {part, "/lessons/synchronous-reality"}, {part, "/workshops/" + code}} {
+		require.NoError(t, chromedp.Do(tc.ctx, chromedp.EmulateViewport(390, 800), chromedp.Navigate(e.base+tc.path)))
+		assert.Equal(t, "390", decideEval(t, tc.ctx, `String(document.documentElement.scrollWidth)`), "%s at 390 px: %s", tc.path,
+			decideEval(t, tc.ctx, `[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 391).slice(0, 5).map(e => e.tagName + "." + e.className + "#" + e.id + " " + Math.round(e.getBoundingClientRect().right)).join(" | ")`))
+	}
 }
