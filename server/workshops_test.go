@@ -28,6 +28,10 @@ type workshopEnv struct {
 }
 
 func newWorkshopServer(t *testing.T, opt workshops.Options) *workshopEnv {
+	return newWorkshopEnvFor(t, opt)
+}
+
+func newWorkshopEnvFor(t testing.TB, opt workshops.Options) *workshopEnv {
 	t.Helper()
 	db := redistest.Open(t)
 	opt.Index = "cr:test-workshops:" + t.Name()
@@ -59,7 +63,7 @@ var codeInBoard = regexp.MustCompile(`/workshops/([A-Z0-9]{6})/board`)
 
 // create makes a workshop as a facilitator's browser does and returns its
 // code and that browser.
-func (e *workshopEnv) create(t *testing.T, form string) (string, *http.Client) {
+func (e *workshopEnv) create(t testing.TB, form string) (string, *http.Client) {
 	t.Helper()
 	fac := browser(t)
 	res, body := postForm(t, fac, e.base+"/workshops", form)
@@ -533,4 +537,40 @@ func TestWorkshopRoomRun(t *testing.T) {
 	assert.Contains(t, board, "<th scope=\"row\">Ada</th><td>200/200</td>")
 	assert.Contains(t, board, "<th scope=\"row\">Bob</th><td>200/200</td>")
 	assert.Contains(t, board, "0 predicted · 2 ran it · their runs bore every claim out in 2 of 2")
+}
+
+// Nothing of a workshop lives only in the app: after a restart (a new
+// server on the same Redis) the board, the participant's bar, their hand
+// and the room's predictions are all there.
+func TestWorkshopSurvivesARestart(t *testing.T) {
+	db := redistest.Open(t)
+	store := workshops.NewStore(db.Client, workshops.Options{Index: "cr:test-workshops:" + t.Name()})
+	t.Cleanup(func() { workshops.DeleteAll(store) })
+	start := func() *workshopEnv {
+		settings := labTestSettings()
+		mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{Sandbox: labs.Options{Settings: &settings, Logger: quietLog(), Block: 50 * time.Millisecond}})
+		require.NoError(t, err)
+		t.Cleanup(func() { mgr.Close() })
+		s, base := newTestServer(t, Config{Redis: db.Client, Lessons: realCatalog(t), Workshops: store, Labs: mgr})
+		return &workshopEnv{s: s, base: base, store: store, mgr: mgr}
+	}
+	before := start()
+	code, fac := before.create(t, agendaForm+"&item=scenario:email-down")
+	p := before.join(t, code, "Ada")
+	res, body := postForm(t, p, before.base+before.labOf(t, p)+"/scenarios/email-down/predict", "prediction=1")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+	postForm(t, p, before.base+"/workshops/"+code+"/hand", "up=1")
+	postForm(t, fac, before.base+"/workshops/"+code+"/move", "item=2")
+
+	// A new process on the same Redis; the browsers keep their cookies
+	// (a cookie belongs to the host, whatever the port).
+	after := start()
+	res, board := fetch(t, fac, after.base+"/workshops/"+code+"/board")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, board, "Ada")
+	assert.Contains(t, board, `id="ws-queue"`, "the hand is still up")
+	assert.Contains(t, board, "1 predicted")
+	_, page := fetch(t, p, after.base+"/lessons/synchronous-reality")
+	assert.Contains(t, page, `id="ws-bar"`)
+	assert.Contains(t, page, `id="ws-prompt"`, "the move is remembered")
 }
