@@ -57,8 +57,12 @@ func TestBrowserWorkshop(t *testing.T) {
 	// The board shows them without a reload, then where they are.
 	wsPoll(t, fac, `(document.getElementById("ws-table")||{textContent:""}).textContent.includes("Ada")`, "the join reaches the open board")
 	require.NoError(t, chromedp.Do(part, chromedp.Navigate(e.base+"/lessons/synchronous-reality")))
+	moved := time.Now()
 	wsPoll(t, part, `!!document.querySelector("#ws-bar a[aria-current=step][href='/lessons/synchronous-reality']")`, "the bar marks the chapter")
 	wsPoll(t, fac, `document.getElementById("ws-table").textContent.includes("Synchronous reality")`, "the board shows where they are")
+	took := time.Since(moved)
+	t.Logf("the board showed where the participant is %v after they opened the chapter", took.Round(time.Millisecond))
+	assert.Less(t, took, 2*time.Second, "the board follows within moments")
 
 	// A raised hand reaches the queue; the facilitator is on the way, and
 	// the participant's bar says so without a reload.
@@ -74,6 +78,17 @@ func TestBrowserWorkshop(t *testing.T) {
 	decideSubmit(t, fac, "#ws-move")
 	wsPoll(t, part, `!!document.getElementById("ws-prompt")`, "the move reaches the bar as a prompt")
 	assert.Equal(t, e.base+"/lessons/synchronous-reality", decideLocation(t, part), "nobody is moved")
+
+	// A room run: the scenario runs in the participant's sandbox and their
+	// figures appear on the board.
+	require.NoError(t, chromedp.Do(part, chromedp.Navigate(e.base+"/labs")))
+	wsPoll(t, part, `!!document.querySelector("[data-base]")`, "the participant's lab is open")
+	require.NoError(t, chromedp.Do(fac, chromedp.SetValue(chromedp.CSS("#ws-room-run-scenario"), "baseline")))
+	decideSubmit(t, fac, "#ws-room-run")
+	_, err := chromedp.Run(fac, chromedp.Poll[bool](`!!document.querySelector("#ws-room-baseline details.ws-figures")`, chromedp.WithPollingTimeout(60*time.Second)))
+	require.NoError(t, err, "the room run's figures reach the board")
+	assert.Contains(t, decidePageText(t, fac, "#ws-room-baseline"), "run for the room")
+	assert.Contains(t, decidePageText(t, fac, "#ws-room-baseline .ws-figures"), "200/200")
 
 	// The report downloads with the participant in it.
 	md := decideEval(t, fac, `fetch("/workshops/`+code+`/report.md").then(r => r.text())`)
