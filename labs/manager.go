@@ -67,6 +67,7 @@ type Manager struct {
 	closed bool
 
 	janitor sync.WaitGroup
+	memory  releaser // hands closed labs' memory back to the OS
 
 	scenarioDone atomic.Pointer[func(owner, scenario string, results []Result)]
 }
@@ -225,6 +226,7 @@ func (m *Manager) Reset(owner string) error {
 	if l == nil {
 		return nil
 	}
+	defer m.memory.closed()
 	return l.close()
 }
 
@@ -246,6 +248,9 @@ func (m *Manager) Sweep() int {
 		}
 	}
 	m.mu.Unlock()
+	if len(idle) > 0 {
+		defer m.memory.closed()
+	}
 	for _, l := range idle {
 		if err := l.close(); err != nil {
 			m.log.Warn("close idle lab", "sandbox", l.ID(), "err", err)
@@ -290,6 +295,7 @@ func (m *Manager) CloseContext(ctx context.Context) error {
 		return nil
 	}
 	m.closed = true
+	m.memory.stop()
 	all := make([]*Lab, 0, len(m.labs))
 	for _, l := range m.labs {
 		all = append(all, l)

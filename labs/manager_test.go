@@ -189,3 +189,30 @@ func TestManagerToldWhenAScenarioFinishes(t *testing.T) {
 		t.Fatal("not told that the scenario finished")
 	}
 }
+
+// Closing labs hands their memory back soon: one release a moment after a
+// burst, however many labs closed, and none once the manager is closed.
+func TestClosedLabsMemoryIsReleasedOnce(t *testing.T) {
+	var r releaser
+	r.closed()
+	r.closed()
+	r.mu.Lock()
+	first := r.pending
+	r.mu.Unlock()
+	require.NotNil(t, first, "a release is due")
+	require.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.pending == nil && !r.last.IsZero()
+	}, 5*time.Second, 10*time.Millisecond, "it ran")
+	r.closed()
+	r.mu.Lock()
+	next := r.pending
+	r.mu.Unlock()
+	require.NotNil(t, next)
+	r.stop()
+	r.closed()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	assert.Nil(t, r.pending, "none after stop")
+}
