@@ -6,6 +6,7 @@
 //	cd bench && go run . stream [--json] [--redis-url URL] [--duration D]
 //	cd bench && go run . web    [--json] [--duration D]
 //	cd bench && go run . lab    [--json] [--redis-url URL] [--duration D]
+//	cd bench && go run . workshop [--json] [--participants N] [--signups N]
 //
 // Every run is bounded in time and talks to loopback only. Without
 // --redis-url a private redis-server is started on a free loopback port (so
@@ -66,6 +67,6 @@ func rootCmd() *cobra.Command {
 		return pprof.StartCPUProfile(f)
 	}
 	root.PersistentPostRun = func(*cobra.Command, []string) { pprof.StopCPUProfile() }
-	root.AddCommand(streamCmd(&c), webCmd(&c), labCmd(&c))
+	root.AddCommand(streamCmd(&c), webCmd(&c), labCmd(&c), workshopCmd(&c))
 	return root
 }

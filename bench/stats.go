@@ -35,6 +35,12 @@ func (l *latencies) addAll(ds []time.Duration) {
 
 // quantile returns the q-quantile in milliseconds: the smallest sample that
 // at least q of the samples are at or below.
+func (l *latencies) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.ds)
+}
+
 func (l *latencies) quantile(q float64) float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
