@@ -98,20 +98,23 @@ const (
 	MaxAgenda = 30 // agenda items
 )
 
-// CleanText normalises what a person typed for display: NFC, control and
-// format characters dropped, runs of space collapsed, trimmed. It never
-// returns more than max characters.
+// CleanText normalises what a person typed for display: control and
+// format characters and invalid bytes dropped, then NFC (so a mark that the
+// dropping brought next to its letter is composed with it), runs of space
+// collapsed, trimmed. It never returns more than max characters, and
+// cleaning its result again changes nothing (FuzzCleanText).
 func CleanText(s string, max int) string {
-	s = norm.NFC.String(s)
+	var kept strings.Builder
+	for _, r := range s {
+		if r == utf8.RuneError || (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) && !unicode.IsSpace(r) {
+			continue
+		}
+		kept.WriteRune(r)
+	}
 	var b strings.Builder
 	space := false
 	n := 0
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			if !unicode.IsSpace(r) {
-				continue
-			}
-		}
+	for _, r := range norm.NFC.String(kept.String()) {
 		if unicode.IsSpace(r) {
 			space = b.Len() > 0
 			continue
