@@ -55,6 +55,17 @@ func barItems(w workshops.Workshop, p workshops.Participant) []barItem {
 	return out
 }
 
+// newBar is participant p's bar in workshop w, on the page at back.
+func (s *Server) newBar(w workshops.Workshop, p workshops.Participant, back string) *barView {
+	b := &barView{Code: w.Code, Title: w.Title, Items: barItems(w, p), HandUp: p.HandUp(), OnMyWay: p.OnMyWay,
+		Paused: w.Paused, Back: back, Text: s.wsText}
+	if _, ok := w.CurrentItem(); ok && w.Current != p.At {
+		cur := b.Items[w.Current]
+		b.Prompt = &cur
+	}
+	return b
+}
+
 const barKey = "workshopBar"
 
 // workshopBar loads the bar for a reader who joined a workshop, and notes
@@ -99,13 +110,7 @@ func (s *Server) workshopBar(c *gin.Context) {
 		}
 		cancel()
 	}
-	b := &barView{Code: w.Code, Title: w.Title, Items: barItems(w, p), HandUp: p.HandUp(), OnMyWay: p.OnMyWay,
-		Paused: w.Paused, Back: c.Request.URL.Path, Text: s.wsText}
-	if _, ok := w.CurrentItem(); ok && w.Current != p.At {
-		cur := b.Items[w.Current]
-		b.Prompt = &cur
-	}
-	c.Set(barKey, b)
+	c.Set(barKey, s.newBar(w, p, c.Request.URL.Path))
 	c.Next()
 }
 

@@ -62,11 +62,7 @@ func (s *Server) participantEvents(c *gin.Context) {
 		if err != nil {
 			return "", "", err
 		}
-		b := &barView{Code: w.Code, Title: w.Title, Items: barItems(w, p), HandUp: p.HandUp(), OnMyWay: p.OnMyWay, Paused: w.Paused, Back: back, Text: s.wsText}
-		if _, ok := w.CurrentItem(); ok && w.Current != p.At {
-			cur := b.Items[w.Current]
-			b.Prompt = &cur
-		}
+		b := s.newBar(w, p, back)
 		var buf bytes.Buffer
 		if err := s.pages.sets["workshop-board"].ExecuteTemplate(&buf, "workshop-bar-body", b); err != nil {
 			return "", "", err
