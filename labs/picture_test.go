@@ -136,7 +136,12 @@ func TestTheTimelineIsOneRunSecondBySecond(t *testing.T) {
 		}
 	}
 	assert.Equal(t, res.SignupsSucceeded, accepted, "every accepted signup falls in one second")
-	assert.InEpsilon(t, res.Latency.P50, busiest.P50, 0.1, "a window's p50 agrees with the run's")
+	// Every answer waited for the 400 ms email call, and none waited longer
+	// than the run's slowest, so a window's median lies between the two.
+	// (How far it sits from the run's own median depends on the machine.)
+	assert.GreaterOrEqual(t, busiest.P50, 400*0.98, "a window's p50 is an answer that waited for email")
+	assert.LessOrEqual(t, busiest.P50, res.Latency.Max*1.02, "a window's p50 is no slower than the run's slowest answer")
+	assert.GreaterOrEqual(t, res.Latency.P50, 400*0.98)
 	var labels []string
 	for _, m := range tl.Marks {
 		labels = append(labels, m.Label)
