@@ -548,7 +548,7 @@ func (p *workerPool) logTails() {
 // deliveryWatch samples the pending lists and remembers the highest delivery
 // count any entry had: it must never pass the budget.
 type deliveryWatch struct {
-	c   *redis.Client
+	c   redis.UniversalClient
 	key string
 	mu  sync.Mutex
 	top int64

@@ -2,6 +2,7 @@ package labs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -155,6 +156,7 @@ func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario s
 		// back when it ends, however it ends, and before the status says it
 		// ended (a run started then must not run on the scenario's).
 		mine = l.Settings()
+		l.save(stateOwn, mine) // what a takeover mid-scenario gives back
 	}
 	var results []Result
 	var failure error
@@ -186,6 +188,7 @@ func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario s
 		if err := l.Apply(mine); err != nil && !errors.Is(err, ErrClosed) {
 			l.log.Warn("restore settings after a scenario", "err", err)
 		}
+		l.forget(stateOwn)
 	}
 	finished := scenario != "" && failure == nil && len(results) == len(runs)
 	l.mu.Lock()
@@ -201,6 +204,9 @@ func (l *Lab) session(ctx context.Context, cancel context.CancelFunc, scenario s
 	}
 	done := l.scenarioDone
 	l.mu.Unlock()
+	if finished {
+		l.saveScenarios()
+	}
 	if finished && done != nil {
 		(*done)(l.owner, scenario, append([]Result(nil), results...))
 	}
@@ -221,7 +227,9 @@ func (l *Lab) Replay(ctx context.Context, deadID string) (DeadLetter, error) {
 	if err == nil {
 		l.mu.Lock()
 		l.replays++
+		n := l.replays
 		l.mu.Unlock()
+		l.save(stateReplays, n)
 	}
 	return dl, err
 }
@@ -275,22 +283,35 @@ func (l *Lab) scenarioLocked(id string) *ScenarioState {
 // replaces it and forgets the earlier guided results.
 func (l *Lab) Predict(id string, option int) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	st := l.scenarioLocked(id)
 	st.Prediction = option
 	st.Results = nil
+	l.mu.Unlock()
+	l.saveScenarios()
+}
+
+// saveScenarios writes the learner's scenario answers to the lab's state.
+func (l *Lab) saveScenarios() {
+	l.mu.Lock()
+	b, err := json.Marshal(l.scenarios)
+	l.mu.Unlock()
+	if err == nil {
+		l.save(stateScenarios, json.RawMessage(b))
+	}
 }
 
 // RevealHint reveals one more hint of scenario id, up to limit, and returns
 // how many are revealed.
 func (l *Lab) RevealHint(id string, limit int) int {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	st := l.scenarioLocked(id)
 	if st.Hints < limit {
 		st.Hints++
 	}
-	return st.Hints
+	n := st.Hints
+	l.mu.Unlock()
+	l.saveScenarios()
+	return n
 }
 
 func (l *Lab) close() error { return l.closeContext(context.Background()) }

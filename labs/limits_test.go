@@ -33,8 +33,24 @@ func openPool(t *testing.T, size int) *redisdb.DB {
 	return db
 }
 
+// poolBound is the most connections a pool of size may hold: on a
+// cluster the bound is per node.
+func poolBound(t *testing.T, db *redisdb.DB, size int) int64 {
+	t.Helper()
+	cc, ok := db.Client.(*redis.ClusterClient)
+	if !ok {
+		return int64(size)
+	}
+	var nodes atomic.Int64
+	require.NoError(t, cc.ForEachMaster(context.Background(), func(context.Context, *redis.Client) error {
+		nodes.Add(1)
+		return nil
+	}))
+	return int64(size) * nodes.Load()
+}
+
 // watchPool records the most connections the client's pool held at once.
-func watchPool(t *testing.T, c *redis.Client) *atomic.Int64 {
+func watchPool(t *testing.T, c redis.UniversalClient) *atomic.Int64 {
 	var most atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -51,6 +67,7 @@ func watchPool(t *testing.T, c *redis.Client) *atomic.Int64 {
 func TestEverySandboxSharesTheProcesssOneBoundedPool(t *testing.T) {
 	const pool = 8
 	db := openPool(t, pool)
+	bound := poolBound(t, db, pool)
 	most := watchPool(t, db.Client)
 	settings := fastSettings(ModeAsync)
 	settings.EmailConsumers, settings.AnalyticsConsumers = 2, 2 // the default
@@ -62,7 +79,7 @@ func TestEverySandboxSharesTheProcesssOneBoundedPool(t *testing.T) {
 	}
 	// Idle sandboxes hold no connection: their consumers never block in Redis.
 	time.Sleep(300 * time.Millisecond)
-	require.LessOrEqual(t, most.Load(), int64(pool))
+	require.LessOrEqual(t, most.Load(), bound)
 
 	ctx := testCtx(t, 3*time.Minute)
 	results := make([]Result, 3)
@@ -81,12 +98,12 @@ func TestEverySandboxSharesTheProcesssOneBoundedPool(t *testing.T) {
 		assert.Zero(t, res.EmailDuplicates)
 		assert.Zero(t, res.Lost)
 	}
-	assert.LessOrEqual(t, most.Load(), int64(pool), "12 sandboxes and 3 loads of 16 stay within the one pool")
+	assert.LessOrEqual(t, most.Load(), bound, "12 sandboxes and 3 loads of 16 stay within the one pool")
 	assert.Positive(t, most.Load())
 	t.Logf("most connections at once: %d (pool %d, 12 sandboxes, 3 loads at concurrency 16)", most.Load(), pool)
 	// The burst's connections do not linger: beyond MaxIdleConns (a
 	// quarter of the pool, at least 2) they are closed as they come back.
-	assert.LessOrEqual(t, db.Client.PoolStats().IdleConns, uint32(2))
+	assert.LessOrEqual(t, int64(db.Client.PoolStats().IdleConns), 2*bound/pool)
 }
 
 func TestAnIdleConsumerPicksUpASignupAtOnce(t *testing.T) {
@@ -269,15 +286,14 @@ func TestExpiryFreesAnAddressesPlace(t *testing.T) {
 }
 
 // sandboxKeys lists every key of a sandbox.
-func sandboxKeys(t *testing.T, c *redis.Client, id string) []string {
+func sandboxKeys(t *testing.T, c redis.UniversalClient, id string) []string {
 	t.Helper()
 	ctx := testCtx(t, 10*time.Second)
 	var keys []string
-	iter := c.Scan(ctx, 0, stream.Pattern(id), 500).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	require.NoError(t, iter.Err())
+	require.NoError(t, redisdb.ScanKeys(ctx, c, stream.Pattern(id), func(batch []string) error {
+		keys = append(keys, batch...)
+		return nil
+	}))
 	return keys
 }
 
@@ -357,11 +373,14 @@ func TestTheStorageBudgetDropsOldRunsOrRefuses(t *testing.T) {
 
 func TestManagerCloseReturnsWithinItsBudgetWhenRedisHangs(t *testing.T) {
 	db := redistest.Open(t)
+	if db.Cluster {
+		t.Skip("the hanging proxy stands before one server; a cluster client would be redirected past it (the single-server runs cover this)")
+	}
 	proxy := redistest.NewProxy(t, db.Addr)
 	rc := redisdb.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { rc.Close() })
 	settings := fastSettings(ModeAsync)
-	m, err := NewManager(rc, ManagerOptions{CloseTimeout: 2 * time.Second,
+	m, err := NewManager(rc, ManagerOptions{Scope: testScope(), CloseTimeout: 2 * time.Second,
 		Sandbox: Options{Settings: &settings, Logger: quietLogger(), Block: 20 * time.Millisecond}})
 	require.NoError(t, err)
 	ctx := testCtx(t, time.Minute)

@@ -42,6 +42,20 @@ type ManagerOptions struct {
 	// CloseTimeout bounds Close: labs close in parallel, and whatever has
 	// not finished by then (a hung Redis) is abandoned (default 10 s).
 	CloseTimeout time.Duration
+	// Advertise is the base URL other app instances sharing this Redis can
+	// reach this one on (--advertise-url), so a request for a lab running
+	// here that reaches another instance can be passed on ("" for none).
+	Advertise string
+	// Scope keeps apart managers that share a Redis but must not share
+	// labs (tests running side by side); the instances of one app leave it
+	// empty, so they find each other's labs.
+	Scope string
+	// KeepOnClose makes Close hand every lab over rather than delete it:
+	// its lease is released and its keys live on (Options.DataTTL), so
+	// another instance, or this one restarted, takes it up as it was. Set
+	// it when Redis outlives the process; an expired or reset lab is
+	// deleted all the same.
+	KeepOnClose bool
 	// Sandbox is the template every lab's sandbox starts from: settings,
 	// metrics registerer, logger, breaker policy, room and storage budgets.
 	// DeleteOnClose is forced on so an expired lab leaves no keys behind.
@@ -53,10 +67,11 @@ type ManagerOptions struct {
 // web server with many visitors can offer each a private sandbox without any
 // visitor being able to exhaust it.
 type Manager struct {
-	rc   *redis.Client
-	opt  ManagerOptions
-	log  *slog.Logger
-	base Settings
+	rc       redis.UniversalClient
+	instance string // this process, as named in the labs' leases
+	opt      ManagerOptions
+	log      *slog.Logger
+	base     Settings
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -80,7 +95,7 @@ func (m *Manager) OnScenarioDone(f func(owner, scenario string, results []Result
 }
 
 // NewManager starts a manager and its janitor. Close stops both and every lab.
-func NewManager(rc *redis.Client, opt ManagerOptions) (*Manager, error) {
+func NewManager(rc redis.UniversalClient, opt ManagerOptions) (*Manager, error) {
 	if rc == nil {
 		return nil, errors.New("lab manager: no Redis client")
 	}
@@ -111,10 +126,12 @@ func NewManager(rc *redis.Client, opt ManagerOptions) (*Manager, error) {
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("lab manager base settings: %w", err)
 	}
-	m := &Manager{rc: rc, opt: opt, log: opt.Sandbox.Logger, base: base, labs: map[string]*Lab{}, per: map[string]int{}}
+	m := &Manager{rc: rc, instance: randomHex(8), opt: opt, log: opt.Sandbox.Logger, base: base, labs: map[string]*Lab{}, per: map[string]int{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.janitor.Add(1)
+	m.advertise(m.ctx)
+	m.janitor.Add(2)
 	go m.sweepLoop()
+	go m.leaseLoop()
 	return m, nil
 }
 
@@ -167,6 +184,17 @@ func (m *Manager) Get(ctx context.Context, owner string) (*Lab, error) {
 // ManagerOptions.PerAddress of them. An existing lab is returned whatever
 // the address, so a learner whose address changed keeps theirs.
 func (m *Manager) Open(ctx context.Context, owner, address string) (*Lab, error) {
+	return m.open(ctx, owner, address, true)
+}
+
+// Resume is Open for a lab the owner already has: it returns the lab this
+// instance runs, or takes up the one another instance ran (see lease.go),
+// and returns nil, nil when the owner has none anywhere.
+func (m *Manager) Resume(ctx context.Context, owner, address string) (*Lab, error) {
+	return m.open(ctx, owner, address, false)
+}
+
+func (m *Manager) open(ctx context.Context, owner, address string, create bool) (*Lab, error) {
 	if owner == "" {
 		return nil, errors.New("lab manager: empty owner")
 	}
@@ -185,22 +213,87 @@ func (m *Manager) Open(ctx context.Context, owner, address string) (*Lab, error)
 	if len(m.labs) >= m.opt.Max {
 		return nil, ErrFull
 	}
-	id := "lab-" + randomHex(16)
+	id, fresh, err := m.sandboxOf(ctx, owner, create)
+	if err != nil || id == "" {
+		return nil, err
+	}
+	if err := m.claim(ctx, id); err != nil {
+		return nil, err
+	}
 	opt := m.opt.Sandbox
 	settings := m.base
+	var saved savedState
+	if !fresh {
+		// A lab another instance ran, or this one before a restart.
+		if saved, err = loadState(ctx, m.rc, id, opt.History); err != nil {
+			m.release(ctx, &Lab{Sandbox: &Sandbox{id: id}, owner: owner}, false)
+			return nil, err
+		}
+		if saved.settings != nil {
+			settings = *saved.settings
+		}
+	}
 	opt.Settings = &settings
 	sb, err := New(m.ctx, m.rc, id, opt)
 	if err != nil {
+		m.release(ctx, &Lab{Sandbox: &Sandbox{id: id}, owner: owner}, false)
 		return nil, fmt.Errorf("create lab sandbox: %w", err)
 	}
 	l := newLab(sb, owner, address)
+	if !fresh {
+		sb.runs.history = saved.history
+		if saved.scenarios != nil {
+			l.scenarios = saved.scenarios
+		}
+		l.replays = saved.replays
+	}
 	l.scenarioDone = m.scenarioDone.Load()
 	m.labs[owner] = l
 	if address != "" {
 		m.per[address]++
 	}
-	m.log.Info("lab created", "sandbox", id, "labs", len(m.labs))
+	if fresh {
+		m.log.Info("lab created", "sandbox", id, "labs", len(m.labs))
+	} else {
+		m.log.Info("lab taken up", "sandbox", id, "labs", len(m.labs), "runs", len(saved.history))
+	}
 	return l, nil
+}
+
+// leaseLoop renews this instance's leases and lets go of the labs another
+// instance took over.
+func (m *Manager) leaseLoop() {
+	defer m.janitor.Done()
+	t := time.NewTicker(leaseEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		all := make([]*Lab, 0, len(m.labs))
+		for _, l := range m.labs {
+			all = append(all, l)
+		}
+		m.mu.Unlock()
+		ctx, cancel := context.WithTimeout(m.ctx, leaseEvery)
+		lost := m.renewLeases(ctx, all)
+		cancel()
+		for _, l := range lost {
+			m.mu.Lock()
+			if m.labs[l.owner] == l {
+				m.forgetLocked(l.owner)
+			}
+			m.mu.Unlock()
+			m.log.Warn("lab taken over by another instance; letting go of it here", "sandbox", l.ID())
+			l.Sandbox.keepOnClose()
+			if err := l.close(); err != nil {
+				m.log.Warn("close a lab taken over", "sandbox", l.ID(), "err", err)
+			}
+		}
+	}
 }
 
 // forgetLocked removes owner's lab from the books, freeing its places.
@@ -227,7 +320,9 @@ func (m *Manager) Reset(owner string) error {
 		return nil
 	}
 	defer m.memory.closed()
-	return l.close()
+	err := l.close()
+	m.release(context.Background(), l, true)
+	return err
 }
 
 // Sweep closes every lab idle for longer than the idle timeout and returns
@@ -257,6 +352,7 @@ func (m *Manager) Sweep() int {
 		} else {
 			m.log.Info("lab expired", "sandbox", l.ID())
 		}
+		m.release(m.ctx, l, true)
 	}
 	return len(idle)
 }
@@ -308,7 +404,13 @@ func (m *Manager) CloseContext(ctx context.Context) error {
 	errs := make([]error, len(all))
 	var wg sync.WaitGroup
 	for i, l := range all {
-		wg.Go(func() { errs[i] = l.closeContext(ctx) })
+		if m.opt.KeepOnClose {
+			l.Sandbox.keepOnClose()
+		}
+		wg.Go(func() {
+			errs[i] = l.closeContext(ctx)
+			m.release(ctx, l, !m.opt.KeepOnClose)
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

@@ -18,11 +18,16 @@ func newManager(t *testing.T, opt ManagerOptions) (*Manager, struct{}) {
 	opt.Sandbox.Settings = &settings
 	opt.Sandbox.Logger = quietLogger()
 	opt.Sandbox.Block = 50 * time.Millisecond
+	opt.Scope = testScope()
 	m, err := NewManager(db.Client, opt)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Close()) })
 	return m, struct{}{}
 }
+
+// testScope keeps one test's owners apart from every other's on a shared
+// Redis.
+func testScope() string { return "test-" + randomHex(8) + ":" }
 
 func TestManagerGetOrCreateIsPerOwnerAndUnguessable(t *testing.T) {
 	m, _ := newManager(t, ManagerOptions{Max: 3})
@@ -59,7 +64,7 @@ func TestManagerIsBounded(t *testing.T) {
 func TestManagerExpiresIdleLabsAndDeletesTheirKeys(t *testing.T) {
 	db := redistest.Open(t)
 	settings := fastSettings(ModeAsync)
-	m, err := NewManager(db.Client, ManagerOptions{
+	m, err := NewManager(db.Client, ManagerOptions{Scope: testScope(),
 		IdleTimeout: 150 * time.Millisecond, JanitorEvery: 25 * time.Millisecond,
 		Sandbox: Options{Settings: &settings, Logger: quietLogger(), Block: 20 * time.Millisecond},
 	})
@@ -70,10 +75,7 @@ func TestManagerExpiresIdleLabsAndDeletesTheirKeys(t *testing.T) {
 	require.NoError(t, err)
 	_, err = l.Run(ctx, LoadSpec{Signups: 20, Concurrency: 4, DrainTimeout: 5 * time.Second})
 	require.NoError(t, err)
-	pattern := "cr:{" + l.ID() + "}:*"
-	keys, err := db.Client.Keys(ctx, pattern).Result()
-	require.NoError(t, err)
-	require.NotEmpty(t, keys)
+	require.NotEmpty(t, sandboxKeys(t, db.Client, l.ID()))
 
 	require.Eventually(t, func() bool { return m.Len() == 0 }, 5*time.Second, 20*time.Millisecond, "the janitor closes the idle lab")
 	select {
@@ -81,9 +83,7 @@ func TestManagerExpiresIdleLabsAndDeletesTheirKeys(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("expired lab not closed")
 	}
-	keys, err = db.Client.Keys(ctx, pattern).Result()
-	require.NoError(t, err)
-	assert.Empty(t, keys, "an expired lab leaves no keys")
+	assert.Empty(t, sandboxKeys(t, db.Client, l.ID()), "an expired lab leaves no keys")
 	_, err = l.Snapshot(ctx)
 	assert.ErrorIs(t, err, ErrClosed)
 	again, err := m.Get(ctx, "idle")
@@ -102,7 +102,7 @@ func TestManagerKeepsLabsInUse(t *testing.T) {
 
 func TestManagerCloseStopsEverything(t *testing.T) {
 	db := redistest.Open(t)
-	m, err := NewManager(db.Client, ManagerOptions{Sandbox: Options{Logger: quietLogger(), Block: 20 * time.Millisecond}})
+	m, err := NewManager(db.Client, ManagerOptions{Scope: testScope(), Sandbox: Options{Logger: quietLogger(), Block: 20 * time.Millisecond}})
 	require.NoError(t, err)
 	ctx := testCtx(t, 10*time.Second)
 	l, err := m.Get(ctx, "x")

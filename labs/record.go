@@ -66,7 +66,7 @@ type RecordOptions struct {
 // Record runs each of the scenario's guided runs on a fresh sandbox of its
 // own (as `crossroads lab run` does, so each command line repeats exactly
 // one run) with the web lab's drain timeout, and checks its claims.
-func Record(ctx context.Context, c *redis.Client, sc *Scenario, opt RecordOptions) (Recording, error) {
+func Record(ctx context.Context, c redis.UniversalClient, sc *Scenario, opt RecordOptions) (Recording, error) {
 	plan, err := sc.Plan(opt.Base)
 	if err != nil {
 		return Recording{}, err

@@ -223,6 +223,7 @@ func (s *Sandbox) run(ctx context.Context, spec LoadSpec, held *roomSlots) (Resu
 		s.log.Warn("after a run", "err", err)
 	}
 	s.runs.remember(res, s.opt.History)
+	s.save(stateHistory, s.History())
 	return res, nil
 }
 

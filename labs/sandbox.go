@@ -74,6 +74,9 @@ type Options struct {
 	DataTTL time.Duration
 }
 
+// defaultHistory is how many run results a sandbox keeps by default.
+const defaultHistory = 20
+
 // keepEvery is how often a live sandbox renews the TTL of its keys, at most.
 const keepEvery = 10 * time.Minute
 
@@ -86,7 +89,7 @@ type Sandbox struct {
 	instance string // tells this process's consumers apart from others'
 	opt      Options
 	log      *slog.Logger
-	rc       *redis.Client // the process's shared client: Close leaves it open
+	rc       redis.UniversalClient // the process's shared client: Close leaves it open
 	store    *stream.Store
 	settings atomic.Pointer[Settings]
 	setMu    sync.Mutex // serialises settings changes
@@ -119,7 +122,8 @@ type Sandbox struct {
 	api       *apiServer         // nil for a worker
 	groups    map[string]*group
 
-	counted   bool // included in the sandboxes gauge
+	counted   bool        // included in the sandboxes gauge
+	handOver  atomic.Bool // Close keeps the keys whatever DeleteOnClose says
 	closeOnce sync.Once
 	closed    chan struct{} // closed when Close has finished
 	closeErr  error
@@ -140,7 +144,7 @@ func ValidateID(id string) error {
 // process shares c, the process's one bounded pool (its consumers never
 // block in Redis, see Options.Block), and Close leaves c open. ctx bounds
 // the sandbox's whole life; Close ends it sooner.
-func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox, error) {
+func New(ctx context.Context, c redis.UniversalClient, id string, opt Options) (*Sandbox, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -164,7 +168,7 @@ func New(ctx context.Context, c *redis.Client, id string, opt Options) (*Sandbox
 		opt.Block = 200 * time.Millisecond
 	}
 	if opt.History <= 0 {
-		opt.History = 20
+		opt.History = defaultHistory
 	}
 	if opt.RoomWait <= 0 {
 		opt.RoomWait = 30 * time.Second
@@ -419,6 +423,7 @@ func (s *Sandbox) applyLocked(next Settings) error {
 	for name, g := range s.groups {
 		g.scale(next.consumers(name))
 	}
+	s.save(stateSettings, next)
 	return nil
 }
 
@@ -477,7 +482,7 @@ func (s *Sandbox) shutdown(ctx context.Context) error {
 	s.keeper.Wait()
 	s.runs.close() // waits for a running load to notice, and refuses new ones
 	s.client.CloseIdleConnections()
-	if s.opt.DeleteOnClose {
+	if s.opt.DeleteOnClose && !s.handOver.Load() {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		stop := context.AfterFunc(s.hard, cancel)
 		if err := s.store.DeleteAll(dctx); err != nil {
@@ -492,6 +497,10 @@ func (s *Sandbox) shutdown(ctx context.Context) error {
 	s.hardCancel()
 	return closeErr
 }
+
+// keepOnClose makes the coming Close leave the sandbox's keys for the
+// instance that takes the lab over.
+func (s *Sandbox) keepOnClose() { s.handOver.Store(true) }
 
 // Totals audits the sandbox's Redis records: users, effects, duplicates and
 // unfinished events, across every process and run that worked on it.

@@ -70,12 +70,12 @@ var ErrBadImport = errors.New("invalid progress file")
 // cr:{learner}:lessons with fields <slug>.done, <slug>.best, <slug>.last and
 // <slug>.n (attempts). The hash tag keeps a learner's keys on one cluster slot.
 type Store struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	cat *Catalog
 }
 
 // NewStore returns a progress store for the chapters of cat.
-func NewStore(rdb *redis.Client, cat *Catalog) *Store { return &Store{rdb: rdb, cat: cat} }
+func NewStore(rdb redis.UniversalClient, cat *Catalog) *Store { return &Store{rdb: rdb, cat: cat} }
 
 func progressKey(learner string) string { return "cr:{" + learner + "}:lessons" }
 

@@ -145,7 +145,7 @@ func TestDecideDraftTotalSizeIsBounded(t *testing.T) {
 
 // hungRedis accepts connections and never answers, as a paused or wedged
 // Redis does.
-func hungRedis(t *testing.T) *redis.Client {
+func hungRedis(t *testing.T) redis.UniversalClient {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

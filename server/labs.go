@@ -253,6 +253,10 @@ func (s *Server) labIndex(c *gin.Context) {
 	// The sandbox counts against the client's address, so one visitor
 	// collecting cookies cannot take every place (ManagerOptions.PerAddress).
 	l, err := s.lab.mgr.Open(c.Request.Context(), LearnerID(c), s.clientKey(c))
+	if e, ok := labs.IsElsewhere(err); ok {
+		s.passOn(c, e)
+		return
+	}
 	if errors.Is(err, labs.ErrFull) {
 		c.Header("Retry-After", "600")
 		s.render(c, http.StatusServiceUnavailable, "lab-full", view{Title: "The lab is full", Section: "labs", Data: s.lab.text})
@@ -324,6 +328,19 @@ func (s *Server) ownLab(c *gin.Context) {
 		return
 	}
 	l := s.lab.mgr.Lookup(LearnerID(c))
+	if l == nil {
+		// Another instance may have run it: take it up, or pass the
+		// request on to the instance running it.
+		var err error
+		l, err = s.lab.mgr.Resume(c.Request.Context(), LearnerID(c), s.clientKey(c))
+		if e, ok := labs.IsElsewhere(err); ok {
+			s.passOn(c, e)
+			return
+		}
+		if err != nil && !errors.Is(err, labs.ErrFull) && !errors.Is(err, labs.ErrAddressFull) {
+			s.log.Error("resume lab", "err", err)
+		}
+	}
 	if l == nil || l.ID() != c.Param("sb") {
 		s.labFail(c, http.StatusNotFound, "sandbox", "This lab sandbox does not exist or is not yours. Open the lab again to get your own.")
 		c.Abort()

@@ -52,7 +52,7 @@ type Config struct {
 	// Version is shown in the footer.
 	Version string
 	// Redis stores per-learner state (progress, answers, sandboxes).
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	// Lessons is the parsed course (lessons.Load). Nil shows a placeholder
 	// under /lessons.
 	Lessons *lessons.Catalog

@@ -316,7 +316,7 @@ type abuseServer struct {
 	redisKind  string
 	fdHard     int
 	stderr     string // path of the server's log
-	info       *redis.Client
+	info       redis.UniversalClient
 	exited     chan error
 }
 

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,7 +36,16 @@ and the process exits then even when Redis hangs.
 A shared server bounds what a room can do to it: one Redis connection pool
 (--redis-pool), a budget of lab signups in flight for the whole room
 (--lab-inflight), lab sandboxes per client address (--lab-per-address) and
-users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`,
+users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.
+
+Several instances may share one REDIS_URL (a Redis server or a Redis
+Cluster) behind a proxy: each learner's lab runs in one instance at a time,
+held by a lease in Redis, and moves to another within 10 seconds when its
+instance stops; workshops, progress and decide drafts live in Redis alone.
+Give each instance --advertise-url, the address the others reach it on, so
+a request that lands on the wrong instance is passed on rather than asked to
+wait. With a real Redis, stopping an instance hands its labs over instead of
+deleting them.`,
 		Args: noArgs,
 	}
 	addr := cmd.Flags().String("addr", envOr("CROSSROADS_ADDR", "127.0.0.1:8080"), "address to listen on (env CROSSROADS_ADDR)")
@@ -57,6 +68,7 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 	rateJoins := cmd.Flags().String("rate-joins", "20/m", "most workshop joins per client address, N/period or off (a room behind one NAT address needs more)")
 	rateWorkshops := cmd.Flags().String("rate-workshops", "10/h", "most new workshops per client address, N/period or off")
 	workshopsMax := cmd.Flags().Int("workshops-max", 50, "most workshops open at once on this server (and every instance sharing its Redis)")
+	advertise := cmd.Flags().String("advertise-url", os.Getenv("CROSSROADS_ADVERTISE_URL"), "base URL the other instances sharing this Redis reach this one on (http://app1:8080), so they pass on requests for the labs it runs; empty for none (env CROSSROADS_ADVERTISE_URL)")
 	workshopPeople := cmd.Flags().Int("workshop-participants", 300, "most participants in one workshop")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if _, _, err := net.SplitHostPort(*addr); err != nil {
@@ -85,6 +97,11 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 		}
 		if *workshopPeople < 1 || *workshopPeople > 10_000 {
 			return usagef("--workshop-participants: %d is not between 1 and 10000", *workshopPeople)
+		}
+		if *advertise != "" {
+			if u, err := url.Parse(*advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+				return usagef("--advertise-url: %q is not a base URL such as http://app1:8080", *advertise)
+			}
 		}
 		if *redisPool < 4 || *redisPool > 10_000 {
 			return usagef("--redis-pool: %d is not between 4 and 10000", *redisPool)
@@ -124,7 +141,7 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 			return err
 		}
 		defer db.Close()
-		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded, "pool", *redisPool, "pages_pool", db.Pages.Options().PoolSize)
+		slog.Info("redis", "backend", db.Describe(), "addr", db.Addr, "embedded", db.Embedded, "pool", *redisPool, "pages_pool", db.PagesPoolSize, "cluster", db.Cluster)
 
 		// The course is parsed once, now: a broken chapter stops start-up
 		// with its file and line instead of failing a learner later. Source
@@ -144,6 +161,8 @@ users per sandbox (--lab-max-users), besides --lab-max and the --rate-* limits.`
 		users := int64(*labMaxUsers)
 		mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{
 			Max: *labMax, IdleTimeout: *labIdle, PerAddress: *labPerAddress, CloseTimeout: *shutdownTimeout,
+			// Labs outlive this process only in a Redis that does.
+			KeepOnClose: !db.Embedded, Advertise: strings.TrimSuffix(*advertise, "/"),
 			// An idle consumer looks at the stream once a second at most:
 			// this process wakes it the moment it adds a message (signups,
 			// replays), so the wait costs no learner any latency, while a

@@ -36,5 +36,5 @@ func TestOpenedClientsHonourContextDeadlines(t *testing.T) {
 	db, err := redisdb.Open(context.Background(), "", redisdb.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	assert.True(t, db.Client.Options().ContextTimeoutEnabled)
+	assert.True(t, db.Client.(*redis.Client).Options().ContextTimeoutEnabled)
 }

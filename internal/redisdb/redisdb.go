@@ -2,8 +2,14 @@
 // to: an embedded, in-memory server when no URL is given, so a learner needs
 // nothing installed, or a real Redis 7+ when REDIS_URL points at one.
 //
-// Everything above this package sees a plain go-redis client and cannot tell
-// the two apart.
+// REDIS_URL may also name any node of a Redis Cluster (more seeds as
+// addr=host:port parameters): Open asks the node and, when it is part of a
+// cluster, returns a cluster client. Every key Crossroads writes carries a
+// hash tag ({sandbox}, {ws:CODE}, {learner}), so what one sandbox, workshop
+// or learner owns lives on one slot and their scripts run there.
+//
+// Everything above this package sees a go-redis UniversalClient and cannot
+// tell the three apart.
 package redisdb
 
 import (
@@ -12,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -28,19 +35,24 @@ const MinMajorVersion = 7
 
 // DB is an open Redis connection and, when embedded, the server behind it.
 type DB struct {
-	// Client is the pool the lab sandboxes share (Options.PoolSize).
-	Client *redis.Client
+	// Client is the pool the lab sandboxes share (Options.PoolSize; on a
+	// cluster, per node).
+	Client redis.UniversalClient
 	// Pages is a small pool of its own for the web pages and the readiness
 	// check (Options.PagesPoolSize), on the same server: a room whose lab
 	// loads hold every connection of Client never makes a lesson, a decide
 	// save or /readyz wait for one.
-	Pages *redis.Client
+	Pages redis.UniversalClient
+	// PoolSize and PagesPoolSize are the bounds of the two pools.
+	PoolSize, PagesPoolSize int
 	// Embedded is true when the server runs inside this process.
 	Embedded bool
 	// Version is the server version reported by INFO, or "" when embedded.
 	Version string
-	// Addr is host:port of the server.
+	// Addr is host:port of the server (on a cluster, of the node asked).
 	Addr string
+	// Cluster is true when Addr is a node of a Redis Cluster.
+	Cluster bool
 
 	mini *miniredis.Miniredis
 	// ln is the embedded server's listener. Crossroads accepts on it itself
@@ -66,14 +78,21 @@ type Options struct {
 	PagesPoolSize int
 }
 
-// withPages opens db's pool for the pages beside its main client.
-func (db *DB) withPages(opt Options) *DB {
-	o := *db.Client.Options()
-	o.PoolSize = opt.PagesPoolSize
-	if o.PoolSize <= 0 {
-		o.PoolSize = 8
+// withPages opens db's pool for the pages beside its main client, with
+// the options the main client was made from.
+func (db *DB) withPages(opt Options, single *redis.Options, cluster *redis.ClusterOptions) *DB {
+	size := opt.PagesPoolSize
+	if size <= 0 {
+		size = 8
 	}
-	db.Pages = NewClient(pooled(&o, Options{PoolSize: o.PoolSize}))
+	db.PagesPoolSize = size
+	if cluster != nil {
+		o := *cluster
+		db.Pages = NewClusterClient(poolCluster(&o, size))
+		return db
+	}
+	o := *single
+	db.Pages = NewClient(pooled(&o, Options{PoolSize: size}))
 	return db
 }
 
@@ -82,17 +101,28 @@ func (db *DB) withPages(opt Options) *DB {
 // promptly — those beyond MaxIdleConns when put back, any other when taken
 // after a minute unused.
 func pooled(o *redis.Options, opt Options) *redis.Options {
-	if opt.PoolSize > 0 {
-		o.PoolSize = opt.PoolSize
-	}
+	o.PoolSize = poolSize(opt.PoolSize)
 	o.PipelinePoolSize = -1
-	size := o.PoolSize
-	if size <= 0 {
-		size = 10 * runtime.GOMAXPROCS(0)
-	}
-	o.MaxIdleConns = max(2, size/4)
+	o.MaxIdleConns = max(2, o.PoolSize/4)
 	o.ConnMaxIdleTime = time.Minute
 	return o
+}
+
+// poolCluster is pooled for a cluster client, whose bound is per node.
+func poolCluster(o *redis.ClusterOptions, size int) *redis.ClusterOptions {
+	o.PoolSize = poolSize(size)
+	o.PipelinePoolSize = -1
+	o.MaxIdleConns = max(2, o.PoolSize/4)
+	o.ConnMaxIdleTime = time.Minute
+	return o
+}
+
+// poolSize is go-redis's default, 10 per CPU, unless size says otherwise.
+func poolSize(size int) int {
+	if size > 0 {
+		return size
+	}
+	return 10 * runtime.GOMAXPROCS(0)
 }
 
 // ErrUnreachable marks an Open that failed because the server did not
@@ -121,6 +151,13 @@ func NewClient(opt *redis.Options) *redis.Client {
 	quietGoRedis()
 	opt.ContextTimeoutEnabled = true
 	return redis.NewClient(opt)
+}
+
+// NewClusterClient is NewClient for a Redis Cluster.
+func NewClusterClient(opt *redis.ClusterOptions) *redis.ClusterClient {
+	quietGoRedis()
+	opt.ContextTimeoutEnabled = true
+	return redis.NewClusterClient(opt)
 }
 
 var quietOnce sync.Once
@@ -155,8 +192,10 @@ func openEmbedded(opt Options) (*DB, error) {
 		return nil, fmt.Errorf("start embedded redis: %w", err)
 	}
 	c.Close()
+	o := pooled(&redis.Options{Addr: ln.Addr().String()}, opt)
 	db := &DB{
-		Client:     NewClient(pooled(&redis.Options{Addr: ln.Addr().String()}, opt)),
+		Client:     NewClient(o),
+		PoolSize:   o.PoolSize,
 		Embedded:   true,
 		Addr:       ln.Addr().String(),
 		mini:       m,
@@ -165,7 +204,7 @@ func openEmbedded(opt Options) (*DB, error) {
 		acceptDone: make(chan struct{}),
 	}
 	go db.acceptEmbedded()
-	return db.withPages(opt), nil
+	return db.withPages(opt, o, nil), nil
 }
 
 // maxAcceptBackoff is the longest the embedded server waits between two
@@ -216,7 +255,13 @@ func (db *DB) acceptEmbedded() {
 }
 
 func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
-	o, err := redis.ParseURL(url)
+	// The first node is asked what it is; addr= seeds matter only when it
+	// is part of a cluster.
+	first, seeds, err := firstNode(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	o, err := redis.ParseURL(first)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -226,6 +271,9 @@ func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
+		if strings.Contains(err.Error(), "SELECT is not allowed in cluster mode") {
+			return nil, fmt.Errorf("REDIS_URL: redis at %s is a cluster node, which has database 0 only, not %d", o.Addr, o.DB)
+		}
 		return nil, fmt.Errorf("redis at %s is %w: %w", o.Addr, ErrUnreachable, err)
 	}
 	info, err := c.Info(ctx, "server").Result()
@@ -233,12 +281,63 @@ func openURL(ctx context.Context, url string, opt Options) (*DB, error) {
 		c.Close()
 		return nil, fmt.Errorf("redis at %s: read INFO server: %w", o.Addr, err)
 	}
+	// A server that cannot say (the embedded one, reached by a worker) is
+	// not a cluster node.
+	cluster, _ := c.Info(ctx, "cluster").Result()
 	version := infoField(info, "redis_version")
 	if err := checkVersion(version); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("redis at %s: %w", o.Addr, err)
 	}
-	return (&DB{Client: c, Version: version, Addr: o.Addr}).withPages(opt), nil
+	db := &DB{Client: c, PoolSize: o.PoolSize, Version: version, Addr: o.Addr}
+	if infoField(cluster, "cluster_enabled") != "1" {
+		if seeds {
+			c.Close()
+			return nil, fmt.Errorf("REDIS_URL: its addr= parameters name cluster nodes, but redis at %s is not part of a cluster", o.Addr)
+		}
+		return db.withPages(opt, o, nil), nil
+	}
+	c.Close()
+	return openCluster(ctx, url, db, opt)
+}
+
+// firstNode returns raw without its addr= parameters, and whether it had any.
+func firstNode(raw string) (string, bool, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", false, err
+	}
+	q := u.Query()
+	seeds := q.Has("addr")
+	q.Del("addr")
+	u.RawQuery = q.Encode()
+	return u.String(), seeds, nil
+}
+
+// openCluster replaces db's client, which found a cluster node at url, by a
+// cluster client seeded with url's addresses, once the cluster says it can
+// serve every slot.
+func openCluster(ctx context.Context, url string, db *DB, opt Options) (*DB, error) {
+	if o, _ := redis.ParseURL(url); o != nil && o.DB != 0 {
+		return nil, fmt.Errorf("REDIS_URL: redis at %s is a cluster node, which has database 0 only, not %d", db.Addr, o.DB)
+	}
+	co, err := redis.ParseClusterURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	co.DialTimeout = opt.PingTimeout
+	cc := NewClusterClient(poolCluster(co, opt.PoolSize))
+	state, err := cc.ClusterInfo(ctx).Result()
+	if err != nil {
+		cc.Close()
+		return nil, fmt.Errorf("redis cluster at %s: read CLUSTER INFO: %w", db.Addr, err)
+	}
+	if s := infoField(state, "cluster_state"); s != "ok" {
+		cc.Close()
+		return nil, fmt.Errorf("redis cluster at %s is %w: its state is %q, not ok", db.Addr, ErrUnreachable, s)
+	}
+	db.Client, db.PoolSize, db.Cluster = cc, co.PoolSize, true
+	return db.withPages(opt, nil, co), nil
 }
 
 // infoField returns the value of key in the text INFO prints.
@@ -267,6 +366,9 @@ func checkVersion(v string) error {
 func (db *DB) Describe() string {
 	if db.Embedded {
 		return "embedded Redis — data is in memory"
+	}
+	if db.Cluster {
+		return "Redis Cluster " + db.Version + " via " + db.Addr
 	}
 	return "Redis " + db.Version + " at " + db.Addr
 }

@@ -105,11 +105,13 @@ func TestPagesKeepTheirOwnPoolWhenTheLabsHoldEveryConnection(t *testing.T) {
 	db, err := Open(ctx, os.Getenv("REDIS_URL"), Options{PoolSize: 4, PagesPoolSize: 2})
 	require.NoError(t, err)
 	defer db.Close()
-	assert.Equal(t, 4, db.Client.Options().PoolSize)
-	assert.Equal(t, 2, db.Pages.Options().PoolSize)
+	assert.Equal(t, 4, db.PoolSize)
+	assert.Equal(t, 2, db.PagesPoolSize)
 
-	// Four blocking reads take the main pool for two seconds.
-	key := "redisdb-test:held-" + time.Now().Format("150405.000000000")
+	// Four blocking reads take the main pool for two seconds (on a cluster,
+	// the pool of the node serving the key's slot, which the commands below
+	// ask too).
+	key := "{redisdb-test}:held-" + time.Now().Format("150405.000000000")
 	done := make(chan struct{})
 	for range 4 {
 		go func() {
@@ -117,10 +119,10 @@ func TestPagesKeepTheirOwnPoolWhenTheLabsHoldEveryConnection(t *testing.T) {
 			db.Client.BLPop(ctx, 2*time.Second, key)
 		}()
 	}
-	require.Eventually(t, func() bool { return db.Client.PoolStats().TotalConns == 4 }, 2*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return db.Client.PoolStats().TotalConns >= 4 }, 2*time.Second, 10*time.Millisecond)
 	busy, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	assert.Error(t, db.Client.Ping(busy).Err(), "the main pool is full")
+	assert.Error(t, db.Client.Exists(busy, key).Err(), "the main pool is full")
 
 	quick, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel2()

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func Real() bool { return os.Getenv("REDIS_URL") != "" }
 // Sandbox returns a fresh, unguessable id for keys of the form cr:{id}:...
 // On a real server, shared by every package under test, the keys under it are
 // deleted when the test ends.
-func Sandbox(t testing.TB, c *redis.Client) string {
+func Sandbox(t testing.TB, c redis.UniversalClient) string {
 	t.Helper()
 	b := make([]byte, 8)
 	rand.Read(b)
@@ -50,21 +51,10 @@ func Sandbox(t testing.TB, c *redis.Client) string {
 }
 
 // DeleteKeys removes every key matching pattern, a batch at a time.
-func DeleteKeys(c *redis.Client, pattern string) {
+func DeleteKeys(c redis.UniversalClient, pattern string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	iter := c.Scan(ctx, 0, pattern, 500).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			c.Del(ctx, batch...)
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		c.Del(ctx, batch...)
-	}
+	redisdb.DeleteKeys(ctx, c, pattern)
 }
 
 // Server is a redis-server process owned by one test, for tests that must
@@ -151,4 +141,31 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartCluster starts a one-node Redis Cluster (a redis-server in cluster
+// mode serving every slot) and waits until its state is ok: enough to prove
+// that the code routes by slot, keeps each script's keys on one slot and
+// scans the node that holds them. CI also runs the suites on a three-node
+// cluster through REDIS_URL.
+func StartCluster(t testing.TB) *Server {
+	t.Helper()
+	s := StartServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		t.Fatalf("redistest: give the cluster node every slot: %v", err)
+	}
+	for {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return s
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("redistest: the one-node cluster on %s never became ok: %v", s.Addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -15,15 +15,29 @@ import (
 
 // target opens Stores on the Redis at url, each with a client of its own
 // (a second client is a second process to the server), in one sandbox.
-func target(t *testing.T, url string) streamtest.Target {
+// target opens, for each backend, a client of its own, as another process
+// would have: a plain one for a miniredis, which redisdb.Open does not
+// accept as a URL (it answers no INFO server), and redisdb.Open's for a
+// real server, so a cluster node gets a cluster client.
+func target(t *testing.T, url string, embedded bool) streamtest.Target {
 	t.Helper()
-	if _, err := redis.ParseURL(url); err != nil {
-		t.Fatalf("redis url %q: %v", url, err)
-	}
 	var sb string
 	return streamtest.Target{Open: func(t *testing.T) streamtest.Backend {
-		opt, _ := redis.ParseURL(url)
-		c := redisdb.NewClient(opt)
+		var c redis.UniversalClient
+		if embedded {
+			opt, err := redis.ParseURL(url)
+			if err != nil {
+				t.Fatalf("redis url %q: %v", url, err)
+			}
+			c = redisdb.NewClient(opt)
+		} else {
+			db, err := redisdb.Open(t.Context(), url, redisdb.Options{})
+			if err != nil {
+				t.Fatalf("redis at %q: %v", url, err)
+			}
+			c = db.Client
+			t.Cleanup(func() { db.Close() })
+		}
 		t.Cleanup(func() { c.Close() })
 		if sb == "" {
 			// On a shared server the sandbox's keys go when the case ends.
@@ -46,14 +60,14 @@ func TestConformanceEmbedded(t *testing.T) {
 				t.Fatalf("start the embedded redis: %v", err)
 			}
 			t.Cleanup(func() { db.Close() })
-			return target(t, "redis://"+db.Addr)
+			return target(t, "redis://"+db.Addr, true)
 		}
 		m := miniredis.NewMiniRedis()
 		if err := m.Start(); err != nil {
 			t.Fatalf("start miniredis: %v", err)
 		}
 		t.Cleanup(m.Close)
-		tg := target(t, "redis://"+m.Addr())
+		tg := target(t, "redis://"+m.Addr(), true)
 		tg.Restart = func(t *testing.T) {
 			m.Close()
 			if err := m.Restart(); err != nil {
@@ -87,10 +101,10 @@ func TestConformanceRealRedis(t *testing.T) {
 	db.Close()
 	streamtest.Run(t, func(t *testing.T, restartable bool) streamtest.Target {
 		if !restartable {
-			return target(t, url)
+			return target(t, url, false)
 		}
 		srv := redistest.StartServer(t, "--appendonly", "yes", "--appendfsync", "always")
-		tg := target(t, srv.URL())
+		tg := target(t, srv.URL(), false)
 		tg.Restart = func(t *testing.T) {
 			srv.Stop()
 			srv.Start()

@@ -25,6 +25,9 @@ package stream
 //	cr:{sb}:deadcodes           hash "<group>:<code>" -> dead letters of that kind (poison, rejected, ...)
 //	cr:{sb}:ledger:<service>    hash idempotency key -> user id: effects applied once per key
 //	cr:{sb}:repeats:<service>   hash user id -> effects applied without a key
+//	cr:{sb}:lab                 hash of what a lab keeps beside its data (settings, run history,
+//	                            scenario answers: JSON), so another app instance can take it over
+//	cr:{sb}:lease               the app instance that runs the sandbox's consumers (expires)
 //
 // Every key has a lifetime. The per-run keys expire an hour after their last
 // write: a run's figures are read when it ends, and nothing else needs them.
@@ -97,11 +100,17 @@ func LedgerKey(sb, service string) string { return prefix(sb) + "ledger:" + serv
 // RepeatsKey counts a service's effects applied without a key, per user.
 func RepeatsKey(sb, service string) string { return prefix(sb) + "repeats:" + service }
 
+// LabKey holds the lab's state beside its data (see labs.savedState).
+func LabKey(sb string) string { return prefix(sb) + "lab" }
+
+// LeaseKey names the app instance that looks after the sandbox now.
+func LeaseKey(sb string) string { return prefix(sb) + "lease" }
+
 // Long lists the keys that live as long as the sandbox, for groups and
 // services: every key but the per-run and idempotency keys, which expire by
 // themselves.
 func Long(sb string, groups, services []string) []string {
-	keys := []string{EventsKey(sb), DeadKey(sb), UsersKey(sb), EmailsKey(sb), EntriesKey(sb), DeadCodesKey(sb)}
+	keys := []string{EventsKey(sb), DeadKey(sb), UsersKey(sb), EmailsKey(sb), EntriesKey(sb), DeadCodesKey(sb), LabKey(sb)}
 	for _, g := range groups {
 		keys = append(keys, DoneKey(sb, g), DeadIDsKey(sb, g), DueKey(sb, g), FailingKey(sb, g), StartedKey(sb, g), CrashesKey(sb, g))
 	}

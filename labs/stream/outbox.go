@@ -45,7 +45,7 @@ type outboxCall struct {
 const maxOutboxBatch = 128
 
 // run runs createScript with keys and args as part of the next batch.
-func (o *outbox) run(ctx context.Context, c *redis.Client, keys []string, args []any) ([]string, error) {
+func (o *outbox) run(ctx context.Context, c redis.UniversalClient, keys []string, args []any) ([]string, error) {
 	call := &outboxCall{ctx: ctx, keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	o.mu.Lock()
 	o.queue = append(o.queue, call)
@@ -86,7 +86,7 @@ func (o *outbox) run(ctx context.Context, c *redis.Client, keys []string, args [
 }
 
 // send sends one batch of what is queued, then hands the lead on.
-func (o *outbox) send(c *redis.Client) {
+func (o *outbox) send(c redis.UniversalClient) {
 	o.mu.Lock()
 	n := min(len(o.queue), maxOutboxBatch)
 	batch := slices.Clone(o.queue[:n])
@@ -108,7 +108,7 @@ func (o *outbox) send(c *redis.Client) {
 // each. Its context ends with the last of the callers' deadlines (none if a
 // caller has none): one caller that gives up must not fail the others'
 // signups.
-func flush(c *redis.Client, batch []*outboxCall) {
+func flush(c redis.UniversalClient, batch []*outboxCall) {
 	if len(batch) == 0 {
 		return
 	}

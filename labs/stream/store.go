@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crossroads-learn/crossroads/internal/redisdb"
 )
 
 const (
@@ -44,13 +46,13 @@ func IsNoGroup(err error) bool { return redis.HasErrorPrefix(err, "NOGROUP") }
 
 // Store speaks Redis for one sandbox.
 type Store struct {
-	c   *redis.Client
+	c   redis.UniversalClient
 	sb  string
 	out *outbox // batches concurrent CreateUser scripts into one round trip
 }
 
 // New returns the store of sandbox sb on c.
-func New(c *redis.Client, sb string) *Store { return &Store{c: c, sb: sb, out: &outbox{}} }
+func New(c redis.UniversalClient, sb string) *Store { return &Store{c: c, sb: sb, out: &outbox{}} }
 
 // ---- users and the outbox ---------------------------------------------------
 
@@ -1281,22 +1283,8 @@ func (s *Store) Keep(ctx context.Context, ttl time.Duration, groups, services []
 
 // DeleteAll removes every key of the sandbox.
 func (s *Store) DeleteAll(ctx context.Context) error {
-	iter := s.c.Scan(ctx, 0, Pattern(s.sb), 500).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			if err := s.c.Del(ctx, batch...).Err(); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("scan sandbox keys: %w", err)
-	}
-	if len(batch) > 0 {
-		return s.c.Del(ctx, batch...).Err()
+	if err := redisdb.DeleteKeys(ctx, s.c, Pattern(s.sb)); err != nil {
+		return fmt.Errorf("delete sandbox keys: %w", err)
 	}
 	return nil
 }
