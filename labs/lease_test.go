@@ -95,8 +95,8 @@ func TestAnInstanceLetsGoOfALabAnotherTookOver(t *testing.T) {
 	require.NoError(t, err)
 	_, err = la.Run(ctx, LoadSpec{Signups: 10, Concurrency: 2, DrainTimeout: 10 * time.Second})
 	require.NoError(t, err)
-	// As if a stalled past leaseTTL: its lease is gone.
-	require.NoError(t, db.Client.Del(ctx, stream.LeaseKey(la.ID())).Err())
+	// As if a stalled past leaseTTL and b took the lease meanwhile.
+	require.NoError(t, db.Client.Set(ctx, stream.LeaseKey(la.ID()), b.instance, leaseTTL).Err())
 	lb, err := b.Open(ctx, "learner", "")
 	require.NoError(t, err)
 	require.Equal(t, la.ID(), lb.ID())

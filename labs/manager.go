@@ -130,8 +130,8 @@ func NewManager(rc redis.UniversalClient, opt ManagerOptions) (*Manager, error) 
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.advertise(m.ctx)
 	m.janitor.Add(2)
-	go m.sweepLoop()
-	go m.leaseLoop()
+	go m.every(m.opt.JanitorEvery, func() { m.Sweep() })
+	go m.every(leaseEvery, m.renew)
 	return m, nil
 }
 
@@ -241,7 +241,9 @@ func (m *Manager) open(ctx context.Context, owner, address string, create bool) 
 	}
 	l := newLab(sb, owner, address)
 	if !fresh {
+		sb.runs.histMu.Lock()
 		sb.runs.history = saved.history
+		sb.runs.histMu.Unlock()
 		if saved.scenarios != nil {
 			l.scenarios = saved.scenarios
 		}
@@ -260,40 +262,36 @@ func (m *Manager) open(ctx context.Context, owner, address string, create bool) 
 	return l, nil
 }
 
-// leaseLoop renews this instance's leases and lets go of the labs another
+// renew renews this instance's leases and lets go of the labs another
 // instance took over.
-func (m *Manager) leaseLoop() {
-	defer m.janitor.Done()
-	t := time.NewTicker(leaseEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-t.C:
-		}
+func (m *Manager) renew() {
+	m.mu.Lock()
+	all := m.allLocked()
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(m.ctx, leaseEvery)
+	lost := m.renewLeases(ctx, all)
+	cancel()
+	for _, l := range lost {
 		m.mu.Lock()
-		all := make([]*Lab, 0, len(m.labs))
-		for _, l := range m.labs {
-			all = append(all, l)
+		if m.labs[l.owner] == l {
+			m.forgetLocked(l.owner)
 		}
 		m.mu.Unlock()
-		ctx, cancel := context.WithTimeout(m.ctx, leaseEvery)
-		lost := m.renewLeases(ctx, all)
-		cancel()
-		for _, l := range lost {
-			m.mu.Lock()
-			if m.labs[l.owner] == l {
-				m.forgetLocked(l.owner)
-			}
-			m.mu.Unlock()
-			m.log.Warn("lab taken over by another instance; letting go of it here", "sandbox", l.ID())
-			l.Sandbox.keepOnClose()
-			if err := l.close(); err != nil {
-				m.log.Warn("close a lab taken over", "sandbox", l.ID(), "err", err)
-			}
+		m.log.Warn("lab taken over by another instance; letting go of it here", "sandbox", l.ID())
+		l.Sandbox.keepOnClose()
+		if err := l.close(); err != nil {
+			m.log.Warn("close a lab taken over", "sandbox", l.ID(), "err", err)
 		}
 	}
+}
+
+// allLocked lists the labs alive.
+func (m *Manager) allLocked() []*Lab {
+	all := make([]*Lab, 0, len(m.labs))
+	for _, l := range m.labs {
+		all = append(all, l)
+	}
+	return all
 }
 
 // forgetLocked removes owner's lab from the books, freeing its places.
@@ -357,16 +355,17 @@ func (m *Manager) Sweep() int {
 	return len(idle)
 }
 
-func (m *Manager) sweepLoop() {
+// every calls f every d until the manager closes.
+func (m *Manager) every(d time.Duration, f func()) {
 	defer m.janitor.Done()
-	t := time.NewTicker(m.opt.JanitorEvery)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-t.C:
-			m.Sweep()
+			f()
 		}
 	}
 }
@@ -392,10 +391,7 @@ func (m *Manager) CloseContext(ctx context.Context) error {
 	}
 	m.closed = true
 	m.memory.stop()
-	all := make([]*Lab, 0, len(m.labs))
-	for _, l := range m.labs {
-		all = append(all, l)
-	}
+	all := m.allLocked()
 	m.labs = map[string]*Lab{}
 	m.per = map[string]int{}
 	m.mu.Unlock()
