@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crossroads-learn/crossroads/labs/stream"
 )
 
 // benchRedis is the Redis a benchmark runs against: a private redis-server
@@ -23,6 +26,9 @@ type benchRedis struct {
 	Private bool
 	cmd     *exec.Cmd
 	dir     string
+
+	auditOnce sync.Once
+	audit     *redis.Client // for totals; closed by stop
 }
 
 // openRedis starts a private redis-server unless rawURL names one. A named
@@ -117,7 +123,22 @@ func (r *benchRedis) client(pool int) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
+// totals audits a lab sandbox's records in Redis, as the app does at the
+// end of a run: users, emails sent for them, duplicates, unfinished events.
+func (r *benchRedis) totals(ctx context.Context, sb string) (stream.Totals, error) {
+	r.auditOnce.Do(func() { r.audit, _ = r.client(4) })
+	if r.audit == nil {
+		return stream.Totals{}, fmt.Errorf("parse Redis URL %s", r.URL)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return stream.New(r.audit, sb).Totals(ctx, "email", "analytics")
+}
+
 func (r *benchRedis) stop() {
+	if r.audit != nil {
+		r.audit.Close()
+	}
 	if r.cmd != nil && r.cmd.Process != nil {
 		r.cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})

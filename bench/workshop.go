@@ -30,7 +30,27 @@ type workshopOpts struct {
 	Participants int           `json:"participants"`
 	Signups      int           `json:"signups_each"`
 	Concurrency  int           `json:"concurrency_each"`
+	Instances    int           `json:"instances"`
+	KillAfter    time.Duration `json:"-"`
 	Cap          time.Duration `json:"-"`
+}
+
+// failover is what the run with two instances, one killed, showed.
+type failover struct {
+	KilledAtS float64 `json:"killed_at_s"`
+	// Moved is how many participants' labs ran in the killed instance;
+	// TakenUp how many the other instance took up, the slowest after
+	// TakeUpMaxS seconds.
+	Moved      int     `json:"participants_moved"`
+	TakenUp    int     `json:"labs_taken_up"`
+	TakeUpMaxS float64 `json:"take_up_max_s"`
+	// Their sandboxes' audit from Redis once drained: every stored user,
+	// the emails sent for them, duplicates, and events still unfinished.
+	Users       int64 `json:"users"`
+	Emails      int64 `json:"emails_sent"`
+	Duplicates  int64 `json:"email_duplicates"`
+	Unfinished  int64 `json:"unfinished"`
+	NothingLost bool  `json:"nothing_lost"`
 }
 
 type workshopReport struct {
@@ -57,7 +77,9 @@ type workshopReport struct {
 	AllComplete      bool    `json:"all_complete"`
 	BoardUnderSecond bool    `json:"board_under_1s"`
 	RSSUnderGiB      bool    `json:"rss_under_1gib"`
-	TwoInstances     string  `json:"two_instances_failover"`
+	// Failover is set for --instances 2 --kill-after D: the second
+	// instance is SIGKILLed D after the runs start.
+	Failover *failover `json:"failover,omitempty"`
 }
 
 func workshopCmd(c *common) *cobra.Command {
@@ -69,13 +91,20 @@ func workshopCmd(c *common) *cobra.Command {
 redis-server unless --redis-url), creates a workshop and keeps its board open over SSE as a facilitator
 would, then --participants clients join (cookie jar each), open their lab and all start an async run of
 --signups signups at once. It reports how long the board took to show each join and, during the load, each
-raised hand; whether every run completed with nothing lost; and the app process's peak RSS (from /proc).`,
+raised hand; whether every run completed with nothing lost; and the app process's peak RSS (from /proc).
+
+With --instances 2 two serve processes share the Redis (each advertising its address), the participants
+split between them; with --kill-after D the second is SIGKILLed D after the runs start, its participants
+carry on against the first (as a proxy would send them), which takes their labs up, and the report audits
+their sandboxes in Redis: every stored user's email sent once, nothing left unfinished.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runWorkshop(cmd.Context(), c, o) },
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.Participants, "participants", 300, "participants who join and run a load")
 	f.IntVar(&o.Signups, "signups", 1000, "signups in each participant's run")
 	f.IntVar(&o.Concurrency, "concurrency", 1, "signups in flight in each participant's run")
+	f.IntVar(&o.Instances, "instances", 1, "serve processes sharing the Redis (1 or 2)")
+	f.DurationVar(&o.KillAfter, "kill-after", 0, "with --instances 2: SIGKILL the second this long after the runs start (0: never)")
 	f.DurationVar(&o.Cap, "duration", 10*time.Minute, "longest the whole measurement may take")
 	return cmd
 }
@@ -84,6 +113,9 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 	if o.Participants < 1 || o.Participants > 2000 || o.Signups < 1 || o.Concurrency < 1 || o.Cap <= 0 {
 		return errors.New("workshop: --participants 1..2000, --signups and --concurrency at least 1, --duration positive")
 	}
+	if o.Instances < 1 || o.Instances > 2 || o.KillAfter < 0 || (o.KillAfter > 0 && o.Instances != 2) {
+		return errors.New("workshop: --instances 1 or 2; --kill-after needs --instances 2")
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Cap)
 	defer cancel()
 	r, err := openRedis(ctx, c.redisURL)
@@ -91,19 +123,27 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 		return err
 	}
 	defer r.stop()
-	app, err := startApp(ctx, r.URL, o)
+	bin, err := buildApp(ctx)
 	if err != nil {
 		return err
 	}
-	defer app.stop()
-	rep := workshopReport{Machine: describeMachine(r.Version), Options: o, TwoInstances: "not measured: a sandbox is not yet taken over when its instance dies"}
+	defer os.RemoveAll(filepath.Dir(bin))
+	apps := make([]*app, o.Instances)
+	for i := range apps {
+		if apps[i], err = startApp(ctx, bin, r.URL, o); err != nil {
+			return err
+		}
+		defer apps[i].stop()
+	}
+	first := apps[0] // the facilitator's
+	rep := workshopReport{Machine: describeMachine(r.Version), Options: o}
 
 	fac := newBrowser()
-	code, err := app.createWorkshop(ctx, fac)
+	code, err := first.createWorkshop(ctx, fac)
 	if err != nil {
 		return err
 	}
-	board, err := app.openBoard(ctx, fac, code)
+	board, err := first.openBoard(ctx, fac, code)
 	if err != nil {
 		return err
 	}
@@ -114,6 +154,7 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 		name string
 		c    *http.Client
 		lab  string
+		app  *app // the instance the participant's requests go to
 	}
 	people := make([]*person, o.Participants)
 	joinLat := &latencies{}
@@ -123,20 +164,20 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range people {
-		p := &person{name: fmt.Sprintf("Participant %03d", i+1), c: newBrowser()}
+		p := &person{name: fmt.Sprintf("Participant %03d", i+1), c: newBrowser(), app: apps[i%len(apps)]}
 		people[i] = p
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			t0 := time.Now()
-			if err := app.join(ctx, p.c, code, p.name); err != nil {
+			if err := p.app.join(ctx, p.c, code, p.name); err != nil {
 				joinErr.Store(err)
 				return
 			}
 			joinLat.add(time.Since(t0))
 			seen := board.waitFor(ctx, ">"+p.name+"</th>", t0)
 			boardLat.add(seen.Sub(t0))
-			lab, err := app.openLab(ctx, p.c)
+			lab, err := p.app.openLab(ctx, p.c)
 			if err != nil {
 				joinErr.Store(err)
 				return
@@ -159,7 +200,7 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 	var startErr atomic.Value
 	for _, p := range people {
 		wg.Go(func() {
-			if err := app.post(ctx, p.c, p.lab+"/run", form, http.StatusSeeOther); err != nil {
+			if err := p.app.post(ctx, p.c, p.lab+"/run", form, http.StatusSeeOther); err != nil {
 				startErr.Store(err)
 			}
 		})
@@ -181,30 +222,71 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 				return
 			case <-time.After(time.Second):
 			}
-			if app.running(ctx, people[0].c, people[0].lab) == 0 {
+			if first.running(ctx, people[0].c, people[0].lab) == 0 {
 				return
 			}
-			p := people[i%len(people)]
+			// Hands of participants on the first instance: the board's
+			// answer must not wait for a killed one.
+			p := people[(i*len(apps))%len(people)]
 			t0 := time.Now()
-			if app.post(ctx, p.c, "/workshops/"+code+"/hand", "up=1", http.StatusSeeOther) != nil {
+			if first.post(ctx, p.c, "/workshops/"+code+"/hand", "up=1", http.StatusSeeOther) != nil {
 				continue
 			}
 			seen := board.waitFor(ctx, `ws-name">`+p.name+`</span> <span class="muted">waiting`, t0)
 			handLat.add(seen.Sub(t0))
-			app.post(ctx, p.c, "/workshops/"+code+"/hand", "up=0", http.StatusSeeOther)
+			first.post(ctx, p.c, "/workshops/"+code+"/hand", "up=0", http.StatusSeeOther)
 		}
 	}()
 
-	// Wait for every run to end (load and drain).
+	// The second instance dies mid-run; its participants go on with the
+	// first, as a proxy would send them once its health check failed.
+	var moved []*person
+	var killedAt time.Time
+	if o.KillAfter > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.KillAfter):
+		}
+		apps[1].kill()
+		killedAt = time.Now()
+		for _, p := range people {
+			if p.app == apps[1] {
+				p.app = first
+				moved = append(moved, p)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "%4.0f s: killed the second instance; %d participants move to the first\n",
+			killedAt.Sub(runStart).Seconds(), len(moved))
+		rep.Failover = &failover{KilledAtS: round(killedAt.Sub(runStart).Seconds(), 1), Moved: len(moved)}
+	}
+	isMoved := func(p *person) bool { return slices.Contains(moved, p) }
+
+	// Wait for every run to end (load and drain). A moved participant's run
+	// died with its instance: theirs is over once the first instance has
+	// taken the lab up and drained what the run had stored.
+	takenUp := map[*person]time.Time{}
 	for {
 		busy := 0
 		for _, p := range people {
-			busy += app.running(ctx, p.c, p.lab)
+			if !isMoved(p) {
+				busy += p.app.running(ctx, p.c, p.lab)
+				continue
+			}
+			if _, ok := takenUp[p]; !ok {
+				if !p.app.serves(ctx, p.c, p.lab) {
+					busy++
+					continue
+				}
+				takenUp[p] = time.Now()
+			}
+			if tot, err := r.totals(ctx, sandboxOf(p.lab)); err != nil || tot.Unfinished > 0 {
+				busy++
+			}
 		}
 		if busy == 0 || ctx.Err() != nil {
 			break
 		}
-		fmt.Fprintf(os.Stderr, "%4.0f s: %d runs going, RSS %.0f MiB\n", time.Since(runStart).Seconds(), busy, app.peakMiB())
+		fmt.Fprintf(os.Stderr, "%4.0f s: %d runs going, RSS %.0f MiB\n", time.Since(runStart).Seconds(), busy, first.peakMiB())
 		select {
 		case <-ctx.Done():
 		case <-time.After(5 * time.Second):
@@ -212,12 +294,32 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 	}
 	rep.Seconds = round(time.Since(runStart).Seconds(), 1)
 	<-handsDone
+	if f := rep.Failover; f != nil {
+		f.TakenUp = len(takenUp)
+		for _, at := range takenUp {
+			f.TakeUpMaxS = max(f.TakeUpMaxS, round(at.Sub(killedAt).Seconds(), 1))
+		}
+		for _, p := range moved {
+			tot, err := r.totals(context.WithoutCancel(ctx), sandboxOf(p.lab))
+			if err != nil {
+				return fmt.Errorf("audit a moved participant's sandbox: %w", err)
+			}
+			f.Users += tot.Users
+			f.Emails += tot.EmailsSent
+			f.Duplicates += tot.EmailDuplicates
+			f.Unfinished += tot.Unfinished
+		}
+		f.NothingLost = f.TakenUp == f.Moved && f.Users > 0 && f.Emails == f.Users && f.Duplicates == 0 && f.Unfinished == 0
+	}
 	// The figures are read even when the time ran out.
 	ctx, cancelRead := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancelRead()
 	rep.HandToBoardP50, rep.HandToBoardMax, rep.HandsMeasured = handLat.quantile(0.5), handLat.quantile(1), handLat.len()
 	for _, p := range people {
-		res, err := app.lastRun(ctx, p.c, p.lab)
+		if isMoved(p) {
+			continue // audited above
+		}
+		res, err := p.app.lastRun(ctx, p.c, p.lab)
 		if err != nil {
 			return err
 		}
@@ -232,30 +334,40 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 		rep.Lost += res.Lost
 		rep.InFlight += res.InFlight
 	}
-	rep.PeakRSSMiB = round(app.peakMiB(), 0)
-	rep.AllComplete = rep.RunsFinished == o.Participants && rep.Lost == 0 && rep.InFlight == 0 && rep.Duplicates == 0 &&
-		rep.Succeeded == int64(o.Participants*o.Signups) && rep.Emails == rep.Succeeded
+	for _, a := range apps {
+		rep.PeakRSSMiB = max(rep.PeakRSSMiB, round(a.peakMiB(), 0))
+	}
+	finishing := o.Participants - len(moved)
+	rep.AllComplete = rep.RunsFinished == finishing && rep.Lost == 0 && rep.InFlight == 0 && rep.Duplicates == 0 &&
+		rep.Succeeded == int64(finishing*o.Signups) && rep.Emails == rep.Succeeded &&
+		(rep.Failover == nil || rep.Failover.NothingLost)
 	rep.BoardUnderSecond = rep.JoinToBoardMax < 1000 && rep.HandToBoardMax < 1000
 	rep.RSSUnderGiB = rep.PeakRSSMiB < 1024
 	if c.json {
 		return printJSON(os.Stdout, rep)
 	}
 	rep.Machine.print(os.Stdout)
-	fmt.Printf("%d participants, each an async run of %d signups at concurrency %d, all started at once\n\n",
-		o.Participants, o.Signups, o.Concurrency)
+	fmt.Printf("%d participants on %d instance(s), each an async run of %d signups at concurrency %d, all started at once\n\n",
+		o.Participants, o.Instances, o.Signups, o.Concurrency)
 	t := table{head: []string{"figure", "value"}}
 	t.add("join, p50 / max ms", fmt.Sprintf("%.1f / %.1f", rep.JoinP50, rep.JoinMax))
 	t.add("join to board, p50 / max ms", fmt.Sprintf("%.0f / %.0f", rep.JoinToBoardP50, rep.JoinToBoardMax))
 	t.add("hand to board under load, p50 / max ms", fmt.Sprintf("%.0f / %.0f (%d hands)", rep.HandToBoardP50, rep.HandToBoardMax, rep.HandsMeasured))
-	t.add("runs finished", fmt.Sprintf("%d of %d", rep.RunsFinished, o.Participants))
+	t.add("runs finished", fmt.Sprintf("%d of %d", rep.RunsFinished, finishing))
 	t.add("signups succeeded / attempted", fmt.Sprintf("%d / %d", rep.Succeeded, rep.Attempted))
 	t.add("emails sent / duplicates", fmt.Sprintf("%d / %d", rep.Emails, rep.Duplicates))
 	t.add("lost / in flight at drain end", fmt.Sprintf("%d / %d", rep.Lost, rep.InFlight))
 	t.add("start to last run's end, s", rep.Seconds)
-	t.add("app peak RSS, MiB", rep.PeakRSSMiB)
+	t.add("app peak RSS, MiB (largest instance)", rep.PeakRSSMiB)
+	if f := rep.Failover; f != nil {
+		t.add("second instance killed at, s", f.KilledAtS)
+		t.add("its participants' labs taken up", fmt.Sprintf("%d of %d, the last %.1f s after the kill", f.TakenUp, f.Moved, f.TakeUpMaxS))
+		t.add("their users stored / emails / duplicates", fmt.Sprintf("%d / %d / %d", f.Users, f.Emails, f.Duplicates))
+		t.add("their events unfinished", f.Unfinished)
+	}
 	t.print(os.Stdout)
-	fmt.Printf("\nall complete, nothing lost: %s; board under 1 s: %s; RSS under 1 GiB: %s; two instances, one killed: %s\n",
-		yes(rep.AllComplete), yes(rep.BoardUnderSecond), yes(rep.RSSUnderGiB), rep.TwoInstances)
+	fmt.Printf("\nall complete, nothing lost: %s; board under 1 s: %s; RSS under 1 GiB: %s\n",
+		yes(rep.AllComplete), yes(rep.BoardUnderSecond), yes(rep.RSSUnderGiB))
 	return nil
 }
 
@@ -268,10 +380,11 @@ type app struct {
 	done chan struct{}
 }
 
-func startApp(ctx context.Context, redisURL string, o workshopOpts) (*app, error) {
-	dir, err := os.MkdirTemp("", "crossroads-bench-app-")
+// buildApp builds crossroads into a temporary folder and returns its path.
+func buildApp(ctx context.Context) (string, error) {
+	dir, err := os.MkdirTemp("", "crossroads-bench-bin-")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	bin := filepath.Join(dir, "crossroads")
 	// Built in the app's own module (the replace in go.mod says where), with
@@ -279,13 +392,23 @@ func startApp(ctx context.Context, redisURL string, o workshopOpts) (*app, error
 	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/crossroads-learn/crossroads").Output()
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("find the app's module: %w", err)
+		return "", fmt.Errorf("find the app's module: %w", err)
 	}
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/crossroads")
 	build.Dir = strings.TrimSpace(string(root))
 	if out, err := build.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("build crossroads: %w\n%s", err, out)
+		return "", fmt.Errorf("build crossroads: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// startApp starts bin as `crossroads serve` on a free loopback port,
+// advertising it to other instances on the same Redis.
+func startApp(ctx context.Context, bin, redisURL string, o workshopOpts) (*app, error) {
+	dir, err := os.MkdirTemp("", "crossroads-bench-app-")
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -298,7 +421,7 @@ func startApp(ctx context.Context, redisURL string, o workshopOpts) (*app, error
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--redis-url", redisURL, "--metrics-addr", "", "--log-level", "warn",
 		"--lab-max", strconv.Itoa(n+10), "--lab-per-address", "0", "--lab-inflight", strconv.Itoa(n*o.Concurrency+64),
 		"--rate-joins", "off", "--rate-sandboxes", "off", "--rate-workshops", "off",
-		"--workshop-participants", strconv.Itoa(n), "--max-conns", strconv.Itoa(8*n+512))
+		"--workshop-participants", strconv.Itoa(n), "--max-conns", strconv.Itoa(8*n+512), "--advertise-url", "http://"+addr)
 	log, err := os.Create(filepath.Join(dir, "serve.log"))
 	if err != nil {
 		os.RemoveAll(dir)
@@ -349,6 +472,11 @@ func (a *app) stop() {
 		<-waited
 	}
 	os.RemoveAll(a.dir)
+}
+
+// kill ends the process at once, as a crash would: nothing handed over.
+func (a *app) kill() {
+	a.cmd.Process.Kill()
 }
 
 func (a *app) peakMiB() float64 { return float64(a.peak.Load()) / 1024 }
@@ -467,6 +595,17 @@ func (a *app) running(ctx context.Context, c *http.Client, lab string) int {
 	}
 	return 1
 }
+
+// serves reports whether the instance answers for the participant's lab
+// itself (it runs it, or has just taken it up), rather than passing the
+// request on or asking to wait.
+func (a *app) serves(ctx context.Context, c *http.Client, lab string) bool {
+	res, _, err := a.get(ctx, c, lab+"/history.json")
+	return err == nil && res.StatusCode == http.StatusOK
+}
+
+// sandboxOf is the sandbox id in a lab's path (/labs/s/ID).
+func sandboxOf(lab string) string { return lab[strings.LastIndexByte(lab, '/')+1:] }
 
 type runFigures struct {
 	Attempted  int64 `json:"signups_attempted"`
