@@ -1,7 +1,9 @@
 package decide
 
 // Answers is everything a team tells the questionnaire. The YAML and JSON
-// field names are the answers-file format of DESIGN.md.
+// field names are the answers-file format that `crossroads decide --answers`
+// and /decide/upload read (see ARCHITECTURE.md; decide/testdata/checkout.yaml
+// is an example).
 type Answers struct {
 	Title         string        `json:"title" yaml:"title"`
 	Status        string        `json:"status" yaml:"status"`
@@ -117,7 +119,7 @@ func (a Answers) Clone() Answers {
 	return b
 }
 
-// Seed is the example of DESIGN.md: a checkout that must reserve stock before
+// Seed is the worked checkout example: a checkout that must reserve stock before
 // it answers. New wizards start from a copy so learners see a filled example.
 func Seed() Answers {
 	return Answers{

@@ -355,7 +355,9 @@ func Mermaid(a Answers, j int) string {
 	return b.String()
 }
 
-// JSONResult is the machine-readable result: the DESIGN.md shape.
+// JSONResult is the machine-readable result that --format json prints: the
+// overall pattern, each interaction's recommendation with its reasons and
+// warnings, every warning, and the MADR record.
 type JSONResult struct {
 	Title        string    `json:"title"`
 	Pattern      string    `json:"pattern"`

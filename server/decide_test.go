@@ -238,7 +238,7 @@ func TestDecideUpload(t *testing.T) {
 	a, err := decide.Parse(seed)
 	require.NoError(t, err)
 	want, _ := decide.Render(a, decide.Options{})
-	assert.Equal(t, want, md, "the DESIGN.md seed renders the same on the web as in the CLI")
+	assert.Equal(t, want, md, "the worked checkout example renders the same on the web as in the CLI")
 
 	bad := bytes.Replace(seed, []byte("consistency: strong"), []byte("consistency: maybe"), 1)
 	res, body := decideUpload(t, c, base, "bad.yaml", bad)
