@@ -10,10 +10,14 @@ import (
 	"github.com/crossroads-learn/crossroads/content"
 )
 
-// Question is one question of the questionnaire as content/decide words it.
+// Question is one question of the questionnaire as content/decide words it
+// (see schema.go for what Scope, Kind and When mean).
 type Question struct {
 	Field        string   `yaml:"field"`
 	Scope        string   `yaml:"scope"` // "" (decision), journey, interaction, observability, fallback
+	Kind         string   `yaml:"kind"`
+	When         string   `yaml:"when"` // "", sync or async
+	Required     bool     `yaml:"required"`
 	Label        string   `yaml:"label"`
 	Help         string   `yaml:"help"`
 	Options      []string `yaml:"options"`
@@ -81,6 +85,9 @@ var loadText = sync.OnceValues(func() (*Text, error) {
 	}
 	if len(t.Steps) != 5 {
 		return nil, fmt.Errorf("decide/questionnaire.yaml: want 5 steps, got %d", len(t.Steps))
+	}
+	if err := t.checkSchema(); err != nil {
+		return nil, fmt.Errorf("decide/questionnaire.yaml: %w", err)
 	}
 	return &t, nil
 })

@@ -198,7 +198,7 @@ func (s *Server) renderDecideStep(c *gin.Context, status, n int, d decideDraft, 
 		if _, dup := byPath[e.Path]; !dup {
 			byPath[e.Path] = e.Msg
 		}
-		links = append(links, decideErrorLink{ID: decideFieldID(e.Path), Path: e.Path, Msg: e.Msg})
+		links = append(links, decideErrorLink{ID: decideFieldID(e.Path), Path: e.Path, Msg: e.Msg, Name: txt.Describe(d.Answers, e.Path)})
 	}
 	p := decidePage{Text: txt, Prompts: txt.Prompts, Steps: decideProgress(txt, n, d.Reached), N: n, Step: txt.Steps[n-1],
 		Errors: links, Prev: n - 1, IsLast: n == 5, JourneyErr: byPath["journeys"],
@@ -244,7 +244,11 @@ func (s *Server) decideStepPost(c *gin.Context) {
 	if !found {
 		d = decideDraft{Answers: blankDecideAnswers().Normalized(s.decideToday()), Reached: 1}
 	}
-	merged, errs := mergeDecideStep(d.Answers, n, c.Request.PostForm)
+	txt, ok := s.decideText(c)
+	if !ok {
+		return
+	}
+	merged, errs := mergeDecideStep(txt, d.Answers, n, c.Request.PostForm)
 	d.Answers = merged
 	action := c.PostForm("action")
 	known, fe := applyDecideAction(&d.Answers, action)
@@ -339,7 +343,11 @@ func (s *Server) decidePreview(c *gin.Context) {
 	if !ok {
 		return
 	}
-	merged, _ := mergeDecideStep(d.Answers, n, c.Request.PostForm)
+	txt, ok := s.decideText(c)
+	if !ok {
+		return
+	}
+	merged, _ := mergeDecideStep(txt, d.Answers, n, c.Request.PostForm)
 	merged, _ = decide.Clip(merged)
 	text, _ := decide.Render(merged, decide.Options{Format: decide.FormatMADR})
 	c.Header("Cache-Control", "no-store")
@@ -351,7 +359,7 @@ func decideFormat(c *gin.Context) (string, bool) {
 	return f, f == decide.FormatMADR || f == decide.FormatNygard || f == decide.FormatMinimal
 }
 
-func decideValidationLinks(err error) []decideErrorLink {
+func decideValidationLinks(txt *decide.Text, a decide.Answers, err error) []decideErrorLink {
 	var ve *decide.ValidationError
 	if !errors.As(err, &ve) {
 		return nil
@@ -368,7 +376,7 @@ func decideValidationLinks(err error) []decideErrorLink {
 		if step > 0 {
 			href = fmt.Sprintf("/decide/step/%d#%s", step, decideFieldID(f.Path))
 		}
-		out = append(out, decideErrorLink{ID: href, Path: f.Path, Msg: f.Msg})
+		out = append(out, decideErrorLink{ID: href, Path: f.Path, Msg: f.Msg, Name: txt.Describe(a, f.Path)})
 	}
 	return out
 }
@@ -398,7 +406,7 @@ func (s *Server) renderDecideReview(c *gin.Context, status int, extra []decideEr
 		}
 	}
 	record, _ := decide.Render(d.Answers, decide.Options{Format: format})
-	errs := append(extra, decideValidationLinks(decide.Validate(d.Answers))...)
+	errs := append(extra, decideValidationLinks(txt, d.Answers, decide.Validate(d.Answers))...)
 	if len(errs) > 0 && status == http.StatusOK {
 		status = http.StatusUnprocessableEntity
 	}

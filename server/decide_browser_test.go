@@ -61,7 +61,7 @@ func TestBrowserDecideWizard(t *testing.T) {
 	decideSubmit(t, ctx, "#decide-next")
 	assert.Equal(t, base+"/decide/step/1", decideLocation(t, ctx))
 	assert.Contains(t, decidePageText(t, ctx, "#f-title-error"), "is required")
-	assert.Contains(t, decidePageText(t, ctx, "#decide-errors"), "journeys[0].interactions[0].consistency: must be strong or eventual")
+	assert.Contains(t, decidePageText(t, ctx, "#decide-errors"), "Journey 1 → Interaction 1: Consistency: must be strong or eventual")
 	focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`))
 	require.NoError(t, err)
 	assert.Equal(t, "decide-errors", focused)

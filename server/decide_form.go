@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -48,6 +49,17 @@ type decideJourneyView struct {
 
 type decideErrorLink struct {
 	ID, Msg, Path string
+	// Name is the question as the learner sees it, with where it is
+	// ("Checkout → Reserve inventory: Consistency"); "" shows the path.
+	Name string
+}
+
+// Label is what the error list calls the answer.
+func (l decideErrorLink) Label() string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return l.Path
 }
 
 func decideFieldID(path string) string {
@@ -55,41 +67,33 @@ func decideFieldID(path string) string {
 	return "f-" + r.Replace(path)
 }
 
-// kinds says how each answer is asked; anything not listed is a text input.
-var decideFieldKinds = map[string]string{
-	"context": "textarea", "runbook": "textarea",
-	"needs_response": "yesno", "user_waiting": "yesno",
-	"tracing": "checkbox", "publish_rate": "checkbox", "consume_rate": "checkbox", "consumer_lag": "checkbox",
-	"dead_letter_alerts": "checkbox", "circuit_breaker": "checkbox", "dead_letter": "checkbox",
-	"consumers": "number", "peak_rps": "number", "timeout_ms": "number", "max_attempts": "number",
-	"consistency": "radio",
+// fieldKinds maps the questionnaire's kinds to the templates' controls.
+var fieldKinds = map[string]string{
+	decide.KindText: "text", decide.KindNames: "text", decide.KindLong: "textarea", decide.KindNumber: "number",
+	decide.KindYesNo: "yesno", decide.KindCheck: "checkbox", decide.KindRadio: "radio", decide.KindSelect: "select",
 }
 
-func newDecideField(step decide.Step, scope, field, path, value string, checked bool, errs map[string]string) decideField {
-	q := step.Question(scope, field)
-	f := decideField{Name: path, ID: decideFieldID(path), Label: q.Label, Help: q.Help, Value: value, Checked: checked,
-		Error: errs[path], Kind: decideFieldKinds[field]}
-	if f.Kind == "" {
-		f.Kind = "text"
-		if len(q.Options) > 0 {
-			f.Kind = "select"
+// newDecideField is the view of one item of the questionnaire.
+func newDecideField(txt *decide.Text, it decide.Item, a *decide.Answers, errs map[string]string) decideField {
+	path := it.Path()
+	value := it.Value(a)
+	f := decideField{Name: path, ID: decideFieldID(path), Label: it.Label, Help: it.Help, Value: value,
+		Error: errs[path], Kind: fieldKinds[it.Kind], Checked: value == "on" || value == "yes"}
+	switch it.Kind {
+	case decide.KindYesNo:
+		f.Options = []decideOption{
+			{Value: "yes", Label: txt.Prompts["yes"], ID: f.ID + "-yes", Selected: value == "yes"},
+			{Value: "no", Label: txt.Prompts["no"], ID: f.ID + "-no", Selected: value != "yes"},
 		}
-	}
-	if f.Kind == "yesno" {
-		if txt, err := decide.Questionnaire(); err == nil {
-			f.Options = []decideOption{
-				{Value: "yes", Label: txt.Prompts["yes"], ID: f.ID + "-yes", Selected: checked},
-				{Value: "no", Label: txt.Prompts["no"], ID: f.ID + "-no", Selected: !checked},
-			}
+	case decide.KindSelect, decide.KindRadio:
+		values, labels := it.Choices()
+		if it.Scope == decide.ScopeFallback {
+			// An empty retry policy stays empty until the team decides.
+			f.Options = append(f.Options, decideOption{Value: "", Label: "—", ID: f.ID + "-none", Selected: value == ""})
 		}
-		return f
-	}
-	for i, o := range q.Options {
-		label := o
-		if i < len(q.OptionLabels) {
-			label = q.OptionLabels[i]
+		for i, v := range values {
+			f.Options = append(f.Options, decideOption{Value: v, Label: labels[i], ID: fmt.Sprintf("%s-%d", f.ID, i), Selected: v == value})
 		}
-		f.Options = append(f.Options, decideOption{Value: o, Label: label, ID: fmt.Sprintf("%s-%d", f.ID, i), Selected: o == value})
 	}
 	return f
 }
@@ -98,225 +102,75 @@ func decideInteractionHeading(o decide.Outcome) string {
 	return fmt.Sprintf("%s / %s (%s → %s)", o.Journey, o.Name, o.From, o.To)
 }
 
-// decideStepFields builds the view of step n (1-5) for answers a.
+// decideStepFields builds the view of step n (1-5) for answers a from the
+// questionnaire's items: the decision's own questions, then (step 1) each
+// journey with its interactions, or (later steps) one group per
+// interaction the step asks about, then the retry policy.
 func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string]string) (fields []decideField, journeys []decideJourneyView, groups []decideInteractionView, after []decideField) {
-	defer func() {
-		hints := map[string][]decide.Warning{}
-		for _, w := range decide.Evaluate(a).AllWarnings() {
-			hints[w.Path] = append(hints[w.Path], w)
-		}
-		add := func(fs []decideField) {
-			for k := range fs {
-				fs[k].Hints = hints[fs[k].Name]
-			}
-		}
-		add(fields)
-		add(after)
-		for _, g := range groups {
-			add(g.Fields)
-		}
-		for _, j := range journeys {
-			for _, iv := range j.Interactions {
-				add(iv.Fields)
-			}
-		}
-	}()
-	st := txt.Steps[n-1]
 	res := decide.Evaluate(a)
-	patternOf := map[[2]int]string{}
-	for _, o := range res.Outcomes {
-		patternOf[[2]int{o.JourneyIndex, o.Index}] = o.Pattern
+	hints := map[string][]decide.Warning{}
+	for _, w := range res.AllWarnings() {
+		hints[w.Path] = append(hints[w.Path], w)
 	}
-	ipath := func(j, i int, f string) string { return fmt.Sprintf("journeys[%d].interactions[%d].%s", j, i, f) }
-	switch n {
-	case 1:
-		fields = []decideField{
-			newDecideField(st, "", "title", "title", a.Title, false, errs),
-			newDecideField(st, "", "deciders", "deciders", strings.Join(a.Deciders, ", "), false, errs),
-			newDecideField(st, "", "consulted", "consulted", strings.Join(a.Consulted, ", "), false, errs),
-			newDecideField(st, "", "informed", "informed", strings.Join(a.Informed, ", "), false, errs),
-			newDecideField(st, "", "context", "context", a.Context, false, errs),
-		}
-		for j, jr := range a.Journeys {
-			jp := fmt.Sprintf("journeys[%d]", j)
-			jv := decideJourneyView{J: j, Num: j + 1, Name: newDecideField(st, "journey", "name", jp+".name", jr.Name, false, errs),
-				Error: errs[jp+".interactions"], CanAddInteraction: len(jr.Interactions) < decide.MaxInteractions,
-				AddValue: fmt.Sprintf("add-interaction:%d", j), RemoveValue: fmt.Sprintf("remove-journey:%d", j)}
-			for i, in := range jr.Interactions {
-				f := func(field, value string, checked bool) decideField {
-					return newDecideField(st, "interaction", field, ipath(j, i, field), value, checked, errs)
-				}
-				iv := decideInteractionView{J: j, I: i, Heading: fmt.Sprintf("%d. %s", i+1, in.Name), Pattern: patternOf[[2]int{j, i}],
-					RemoveValue: fmt.Sprintf("remove-interaction:%d:%d", j, i),
-					Fields: []decideField{
-						f("name", in.Name, false), f("from", in.From, false), f("to", in.To, false),
-						f("needs_response", "", in.NeedsResponse), f("consistency", in.Consistency, false),
-						f("user_waiting", "", in.UserWaiting), f("consumers", strconv.Itoa(in.Consumers), false),
-						f("peak_rps", strconv.Itoa(in.PeakRPS), false), f("choice", in.Choice, false),
-					}}
-				jv.Interactions = append(jv.Interactions, iv)
-			}
-			journeys = append(journeys, jv)
-		}
-	case 2, 4:
-		for _, o := range res.Outcomes {
-			if o.Pattern != decide.Async {
-				continue
-			}
-			in := a.Journeys[o.JourneyIndex].Interactions[o.Index]
-			field, value := "event", in.Event
-			if n == 4 {
-				field, value = "idempotency", in.Idempotency
-			}
-			groups = append(groups, decideInteractionView{J: o.JourneyIndex, I: o.Index, Heading: decideInteractionHeading(o), Pattern: o.Pattern,
-				Fields: []decideField{newDecideField(st, "interaction", field, ipath(o.JourneyIndex, o.Index, field), value, false, errs)}})
-		}
-	case 3:
-		ob := a.Observability
-		for _, x := range []struct {
-			f string
-			v bool
-		}{{"tracing", ob.Tracing}, {"publish_rate", ob.PublishRate}, {"consume_rate", ob.ConsumeRate},
-			{"consumer_lag", ob.ConsumerLag}, {"dead_letter_alerts", ob.DeadLetterAlerts}} {
-			fields = append(fields, newDecideField(st, "observability", x.f, "observability."+x.f, "", x.v, errs))
-		}
-	case 5:
-		anyAsync := false
-		for _, o := range res.Outcomes {
-			in := a.Journeys[o.JourneyIndex].Interactions[o.Index]
-			g := decideInteractionView{J: o.JourneyIndex, I: o.Index, Heading: decideInteractionHeading(o), Pattern: o.Pattern}
-			p := func(f string) string { return ipath(o.JourneyIndex, o.Index, f) }
-			if o.Pattern == decide.Sync {
-				g.Fields = []decideField{
-					newDecideField(st, "interaction", "timeout_ms", p("timeout_ms"), strconv.Itoa(in.TimeoutMS), false, errs),
-					newDecideField(st, "interaction", "circuit_breaker", p("circuit_breaker"), "", in.Breaker, errs),
-				}
-			} else {
-				anyAsync = true
-				g.Fields = []decideField{newDecideField(st, "interaction", "dead_letter", p("dead_letter"), "", in.DeadLetter, errs)}
-			}
-			groups = append(groups, g)
-		}
-		if anyAsync {
-			fb := a.Fallback
-			after = []decideField{
-				newDecideField(st, "fallback", "retry", "fallback.retry", fb.Retry, false, errs),
-				newDecideField(st, "fallback", "max_attempts", "fallback.max_attempts", strconv.Itoa(fb.MaxAttempts), false, errs),
-				newDecideField(st, "fallback", "dead_letter_destination", "fallback.dead_letter_destination", fb.DeadLetterDestination, false, errs),
-				newDecideField(st, "fallback", "runbook", "fallback.runbook", fb.Runbook, false, errs),
-				newDecideField(st, "fallback", "on_exhausted", "fallback.on_exhausted", fb.OnExhausted, false, errs),
-			}
-			// Selects need a "not decided" choice so an empty answer stays empty.
-			for k := range after {
-				if after[k].Kind == "select" {
-					after[k].Options = append([]decideOption{{Value: "", Label: "—", ID: after[k].ID + "-none", Selected: after[k].Value == ""}}, after[k].Options...)
+	outcome := map[[2]int]decide.Outcome{}
+	for _, o := range res.Outcomes {
+		outcome[[2]int{o.JourneyIndex, o.Index}] = o
+	}
+	// The interaction the last field went into, on step 1 or later.
+	var iv *decideInteractionView
+	for _, it := range txt.Items(a, n) {
+		f := newDecideField(txt, it, &a, errs)
+		f.Hints = hints[f.Name]
+		switch {
+		case it.Scope == decide.ScopeFallback:
+			after = append(after, f)
+		case it.J < 0:
+			fields = append(fields, f)
+		case it.I < 0:
+			jp := decide.FieldPath(decide.ScopeJourney, it.J, -1, "interactions")
+			journeys = append(journeys, decideJourneyView{J: it.J, Num: it.J + 1, Name: f, Error: errs[jp],
+				CanAddInteraction: len(a.Journeys[it.J].Interactions) < decide.MaxInteractions,
+				AddValue:          fmt.Sprintf("add-interaction:%d", it.J), RemoveValue: fmt.Sprintf("remove-journey:%d", it.J)})
+		default:
+			if iv == nil || iv.J != it.J || iv.I != it.I {
+				o := outcome[[2]int{it.J, it.I}]
+				v := decideInteractionView{J: it.J, I: it.I, Pattern: o.Pattern,
+					Heading: decideInteractionHeading(o), RemoveValue: fmt.Sprintf("remove-interaction:%d:%d", it.J, it.I)}
+				if n == 1 {
+					jv := &journeys[len(journeys)-1]
+					v.Heading = fmt.Sprintf("%d. %s", it.I+1, a.Journeys[it.J].Interactions[it.I].Name)
+					jv.Interactions = append(jv.Interactions, v)
+					iv = &jv.Interactions[len(jv.Interactions)-1]
+				} else {
+					groups = append(groups, v)
+					iv = &groups[len(groups)-1]
 				}
 			}
+			iv.Fields = append(iv.Fields, f)
 		}
 	}
 	return fields, journeys, groups, after
 }
 
-// mergeDecideStep copies the posted answers of step n into a copy of a. Numbers
-// that do not parse are reported by path and leave the old value. Only the
-// questions the step showed are read, so other steps' answers are never
-// lost.
-func mergeDecideStep(a decide.Answers, n int, form url.Values) (decide.Answers, []decide.FieldError) {
+// mergeDecideStep copies the posted answers of step n into a copy of a. Only
+// the questions the step showed for a are read, so other steps' answers are
+// never lost; a question left out of the form keeps its answer, except a box,
+// which a form leaves out when it is not ticked. Numbers that do not parse
+// are reported by path and leave the old value.
+func mergeDecideStep(txt *decide.Text, a decide.Answers, n int, form url.Values) (decide.Answers, []decide.FieldError) {
 	b := a.Clone()
 	var errs []decide.FieldError
-	str := func(key string, dst *string) {
-		if form.Has(key) {
-			*dst = strings.TrimSpace(form.Get(key))
+	for _, it := range txt.Items(a, n) {
+		path := it.Path()
+		if !form.Has(path) && it.Kind != decide.KindCheck {
+			continue
 		}
-	}
-	names := func(key string, dst *[]string) {
-		if form.Has(key) {
-			*dst = decide.SplitNames(form.Get(key))
-		}
-	}
-	num := func(key string, dst *int) {
-		if !form.Has(key) {
-			return
-		}
-		v := strings.TrimSpace(form.Get(key))
-		if v == "" {
-			*dst = 0
-			return
-		}
-		x, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, decide.FieldError{Path: key, Msg: "must be a whole number"})
-			return
-		}
-		*dst = x
-	}
-	check := func(key string, dst *bool) { *dst = form.Get(key) == "on" || form.Get(key) == "true" }
-	yesno := func(key string, dst *bool) {
-		if form.Has(key) {
-			*dst = form.Get(key) == "yes"
-		}
-	}
-	ip := func(j, i int, f string) string { return fmt.Sprintf("journeys[%d].interactions[%d].%s", j, i, f) }
-	res := decide.Evaluate(a)
-	switch n {
-	case 1:
-		str("title", &b.Title)
-		names("deciders", &b.Deciders)
-		names("consulted", &b.Consulted)
-		names("informed", &b.Informed)
-		if form.Has("context") {
-			b.Context = strings.ReplaceAll(form.Get("context"), "\r\n", "\n")
-		}
-		for j := range b.Journeys {
-			str(fmt.Sprintf("journeys[%d].name", j), &b.Journeys[j].Name)
-			for i := range b.Journeys[j].Interactions {
-				in := &b.Journeys[j].Interactions[i]
-				str(ip(j, i, "name"), &in.Name)
-				str(ip(j, i, "from"), &in.From)
-				str(ip(j, i, "to"), &in.To)
-				yesno(ip(j, i, "needs_response"), &in.NeedsResponse)
-				str(ip(j, i, "consistency"), &in.Consistency)
-				yesno(ip(j, i, "user_waiting"), &in.UserWaiting)
-				num(ip(j, i, "consumers"), &in.Consumers)
-				num(ip(j, i, "peak_rps"), &in.PeakRPS)
-				str(ip(j, i, "choice"), &in.Choice)
+		if err := it.Set(&b, form.Get(path)); err != nil {
+			var fe decide.FieldError
+			if errors.As(err, &fe) {
+				errs = append(errs, fe)
 			}
 		}
-	case 2, 4:
-		for _, o := range res.Outcomes {
-			if o.Pattern != decide.Async {
-				continue
-			}
-			in := &b.Journeys[o.JourneyIndex].Interactions[o.Index]
-			if n == 2 {
-				str(ip(o.JourneyIndex, o.Index, "event"), &in.Event)
-			} else {
-				str(ip(o.JourneyIndex, o.Index, "idempotency"), &in.Idempotency)
-			}
-		}
-	case 3:
-		ob := &b.Observability
-		check("observability.tracing", &ob.Tracing)
-		check("observability.publish_rate", &ob.PublishRate)
-		check("observability.consume_rate", &ob.ConsumeRate)
-		check("observability.consumer_lag", &ob.ConsumerLag)
-		check("observability.dead_letter_alerts", &ob.DeadLetterAlerts)
-	case 5:
-		for _, o := range res.Outcomes {
-			in := &b.Journeys[o.JourneyIndex].Interactions[o.Index]
-			if o.Pattern == decide.Sync {
-				num(ip(o.JourneyIndex, o.Index, "timeout_ms"), &in.TimeoutMS)
-				check(ip(o.JourneyIndex, o.Index, "circuit_breaker"), &in.Breaker)
-			} else {
-				check(ip(o.JourneyIndex, o.Index, "dead_letter"), &in.DeadLetter)
-			}
-		}
-		f := &b.Fallback
-		str("fallback.retry", &f.Retry)
-		num("fallback.max_attempts", &f.MaxAttempts)
-		str("fallback.dead_letter_destination", &f.DeadLetterDestination)
-		str("fallback.runbook", &f.Runbook)
-		str("fallback.on_exhausted", &f.OnExhausted)
 	}
 	return b, errs
 }

@@ -64,10 +64,10 @@ func TestDecideDraftKeepsOnlyWhatFitsTheLimits(t *testing.T) {
 		res, body := decideDo(t, c, http.MethodPost, base+"/decide/step/1", form)
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, action)
 		for _, want := range []string{
-			"title</code>: was longer than 200 characters; only the first 200 were kept",
-			"context</code>: was longer than 10000 characters; only the first 10000 were kept",
-			"deciders</code>: listed more than 30 people; only the first 30 were kept",
-			"journeys[0].interactions[0].consistency</code>: was longer than 120 characters; only the first 120 were kept",
+			"Decision title</a>: was longer than 200 characters; only the first 200 were kept",
+			"Context</a>: was longer than 10000 characters; only the first 10000 were kept",
+			"Decision makers</a>: listed more than 30 people; only the first 30 were kept",
+			"Checkout → Reserve inventory: Consistency</a>: was longer than 120 characters; only the first 120 were kept",
 		} {
 			assert.Contains(t, body, want, action)
 		}
@@ -84,11 +84,17 @@ func TestDecideDraftKeepsOnlyWhatFitsTheLimits(t *testing.T) {
 		assert.Less(t, len(decideStoredDraft(t, s, c, base)), 20_000, action)
 	}
 
-	// Step 5's long answers too.
+	// Step 5's long answers too (its retry policy is asked once an
+	// interaction is handed off: the choice overrides the rules here).
+	handedOff := stepOneForm("Checkout communication")
+	handedOff.Set("journeys[0].interactions[0].choice", "async")
+	handedOff.Set("action", "save")
+	res, _ := decideDo(t, c, http.MethodPost, base+"/decide/step/1", handedOff)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	res, body := decideDo(t, c, http.MethodPost, base+"/decide/step/5", url.Values{"action": {"save"},
 		"fallback.runbook": {strings.Repeat("r", 50_000)}, "fallback.dead_letter_destination": {strings.Repeat("d", 500)}})
 	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
-	assert.Contains(t, body, "fallback.runbook</code>: was longer than 10000 characters")
+	assert.Contains(t, body, "Reprocessing runbook</a>: was longer than 10000 characters")
 	a := decideDownloadedAnswers(t, c, base)
 	assert.Len(t, a.Fallback.Runbook, 10_000)
 	assert.Len(t, a.Fallback.DeadLetterDestination, 120)
@@ -321,8 +327,8 @@ func TestDecideStepRefusesDirectionControls(t *testing.T) {
 	form.Set("action", "next")
 	res, body := decideDo(t, c, http.MethodPost, base+"/decide/step/1", form)
 	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
-	assert.Contains(t, body, "title</code>: must not contain U&#43;2067 (RIGHT-TO-LEFT ISOLATE)")
-	assert.Contains(t, body, "journeys[0].interactions[0].to</code>: must not contain U&#43;202D (LEFT-TO-RIGHT OVERRIDE)")
+	assert.Contains(t, body, "Decision title</a>: must not contain U&#43;2067 (RIGHT-TO-LEFT ISOLATE)")
+	assert.Contains(t, body, "Reserve inventory: To service</a>: must not contain U&#43;202D (LEFT-TO-RIGHT OVERRIDE)")
 
 	// Kept in the draft to be fixed, but never in a record.
 	res, _ = decideDo(t, c, http.MethodGet, base+"/decide/record.md", nil)

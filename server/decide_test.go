@@ -128,9 +128,11 @@ func TestDecideInvalidStepShowsFieldInline(t *testing.T) {
 	form.Set("action", "next")
 	res, body := decideDo(t, c, http.MethodPost, base+"/decide/step/1", form)
 	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
-	assert.Contains(t, body, "journeys[0].interactions[0].consistency</code>: must be strong or eventual")
+	// The error list names the question as the page asks it, with where.
+	assert.Contains(t, body, `<a href="#f-journeys-0-interactions-0-consistency">Checkout → Reserve inventory: Consistency</a>: must be strong or eventual`)
 	assert.Contains(t, body, `id="f-journeys-0-interactions-0-consistency-error"`)
-	assert.Contains(t, body, "journeys[0].interactions[0].consumers</code>: must be a whole number")
+	assert.Contains(t, body, "Checkout → Reserve inventory: Services that care</a>: must be a whole number")
+	assert.NotContains(t, body, "journeys[0].interactions[0].consistency</code>", "no paths from the answers file")
 	assert.Contains(t, body, `value="Checkout communication"`, "typed answers are kept")
 
 	// Back is allowed with unfinished answers, and they are kept.
@@ -299,7 +301,7 @@ func TestDecideRecordNeedsValidAnswers(t *testing.T) {
 	decideDo(t, c, http.MethodPost, base+"/decide/start", url.Values{"from": {"blank"}})
 	res, body := decideDo(t, c, http.MethodGet, base+"/decide/record.md", nil)
 	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
-	assert.Contains(t, body, "title</code>: is required")
+	assert.Contains(t, body, "Decision title</a>: is required")
 	assert.Contains(t, body, `href="/decide/step/1#f-title"`)
 
 	res, _ = decideDo(t, c, http.MethodPost, base+"/decide/reset", url.Values{})

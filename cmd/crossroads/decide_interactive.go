@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/charmbracelet/huh"
 
@@ -30,17 +28,18 @@ func askInteractively(ctx context.Context, in io.Reader, out io.Writer, accessib
 	if err := q.stepJourneys(&a); err != nil {
 		return a, err
 	}
-	if err := q.stepEvents(&a); err != nil {
-		return a, err
-	}
-	if err := q.stepObservability(&a); err != nil {
-		return a, err
-	}
-	if err := q.stepIdempotency(&a); err != nil {
-		return a, err
-	}
-	if err := q.stepFallback(&a); err != nil {
-		return a, err
+	for n := 2; n <= 5; n++ {
+		for _, it := range q.txt.Items(a, n) {
+			// Where an option must be picked, start from the one the
+			// lessons teach: none until a handler says how it copes,
+			// exponential backoff, then the dead-letter queue.
+			if suggested := suggestions[it.Field]; suggested != "" && it.Value(&a) == "" {
+				it.Set(&a, suggested)
+			}
+		}
+		if err := q.stepRest(&a, n); err != nil {
+			return a, err
+		}
 	}
 	if err := decide.Validate(a); err != nil {
 		return a, usagef("invalid answers:\n%v", err)
@@ -50,6 +49,10 @@ func askInteractively(ctx context.Context, in io.Reader, out io.Writer, accessib
 	}
 	return a, nil
 }
+
+// suggestions are the terminal's starting answers for the option questions
+// of steps 2-5.
+var suggestions = map[string]string{"idempotency": "none", "retry": "exponential", "on_exhausted": "dead-letter"}
 
 // lineAtATime returns at most one line per Read. huh's plain mode starts a
 // new scanner for every question, which would swallow the answers that
@@ -108,89 +111,97 @@ func (q *asker) run(step int, fields ...huh.Field) error {
 	return nil
 }
 
-func (q *asker) input(step int, scope, field string, v *string, validate func(string) error) *huh.Input {
-	qq := q.txt.Steps[step].Question(scope, field)
-	in := huh.NewInput().Title(qq.Label).Description(qq.Help).Value(v)
-	if validate != nil {
-		in = in.Validate(validate)
-	}
-	return in
-}
-
-func (q *asker) confirm(step int, scope, field string, v *bool) *huh.Confirm {
-	qq := q.txt.Steps[step].Question(scope, field)
-	return huh.NewConfirm().Title(qq.Label).Description(qq.Help).Value(v)
-}
-
-func (q *asker) choose(step int, scope, field string, v *string) *huh.Select[string] {
-	qq := q.txt.Steps[step].Question(scope, field)
-	var opts []huh.Option[string]
-	for i, o := range qq.Options {
-		label := o
-		if i < len(qq.OptionLabels) {
-			label = qq.OptionLabels[i]
-		}
-		opts = append(opts, huh.NewOption(label, o))
-	}
-	return huh.NewSelect[string]().Title(qq.Label).Description(qq.Help).Options(opts...).Value(v)
-}
-
-func required(s string) error {
-	if strings.TrimSpace(s) == "" {
-		return errors.New("this answer is required")
-	}
-	return nil
-}
-
-func wholeNumber(s string) error {
-	if s == "" {
+// ask runs one form of the items of a step, plus any extra fields (the
+// "another one?" questions), and stores each answer in a. Every label, help
+// text and option comes from the questionnaire, as on the web.
+func (q *asker) ask(a *decide.Answers, items []decide.Item, extra ...huh.Field) error {
+	if len(items) == 0 && len(extra) == 0 {
 		return nil
 	}
-	if n, err := strconv.Atoi(s); err != nil || n < 0 {
-		return errors.New("enter a whole number, zero or more")
+	step := 0
+	texts := make([]*string, len(items))
+	bools := make([]*bool, len(items))
+	var fields []huh.Field
+	for k, it := range items {
+		step = it.Step - 1
+		title := it.Label
+		if it.Step > 1 && it.I >= 0 {
+			o := a.Journeys[it.J]
+			title = o.Name + " / " + o.Interactions[it.I].Name + ": " + it.Label
+		}
+		switch it.Kind {
+		case decide.KindYesNo, decide.KindCheck:
+			v := it.Value(a) == "yes" || it.Value(a) == "on"
+			bools[k] = &v
+			fields = append(fields, huh.NewConfirm().Title(title).Description(it.Help).Value(&v))
+		case decide.KindRadio, decide.KindSelect:
+			v := it.Value(a)
+			texts[k] = &v
+			values, labels := it.Choices()
+			opts := make([]huh.Option[string], len(values))
+			for i := range values {
+				opts[i] = huh.NewOption(labels[i], values[i])
+			}
+			fields = append(fields, huh.NewSelect[string]().Title(title).Description(it.Help).Options(opts...).Value(&v))
+		case decide.KindLong:
+			v := it.Value(a)
+			texts[k] = &v
+			fields = append(fields, huh.NewText().Title(title).Description(it.Help).Value(&v))
+		default:
+			v := it.Value(a)
+			texts[k] = &v
+			fields = append(fields, huh.NewInput().Title(title).Description(it.Help).Value(&v).Validate(it.Check))
+		}
+	}
+	if err := q.run(step, append(fields, extra...)...); err != nil {
+		return err
+	}
+	for k, it := range items {
+		v := ""
+		switch {
+		case bools[k] != nil && *bools[k] && it.Kind == decide.KindYesNo:
+			v = "yes"
+		case bools[k] != nil && *bools[k]:
+			v = "on"
+		case texts[k] != nil:
+			v = *texts[k]
+		}
+		if err := it.Set(a, v); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	return nil
 }
 
-func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+// where keeps the items about journey j and interaction i (-1: none).
+func where(items []decide.Item, j, i int) []decide.Item {
+	var out []decide.Item
+	for _, it := range items {
+		if it.J == j && it.I == i {
+			out = append(out, it)
+		}
+	}
+	return out
+}
 
 func (q *asker) stepJourneys(a *decide.Answers) error {
-	var deciders, consulted string
-	if err := q.run(0,
-		q.input(0, "", "title", &a.Title, required),
-		q.input(0, "", "deciders", &deciders, nil),
-		q.input(0, "", "consulted", &consulted, nil),
-		huh.NewText().Title(q.txt.Steps[0].Question("", "context").Label).Description(q.txt.Steps[0].Question("", "context").Help).Value(&a.Context),
-	); err != nil {
+	if err := q.ask(a, where(q.txt.Items(*a, 1), -1, -1)); err != nil {
 		return err
 	}
-	a.Deciders, a.Consulted = decide.SplitNames(deciders), decide.SplitNames(consulted)
 	for moreJourneys := true; moreJourneys && len(a.Journeys) < decide.MaxJourneys; {
-		var j decide.Journey
-		if err := q.run(0, q.input(0, "journey", "name", &j.Name, required)); err != nil {
+		a.Journeys = append(a.Journeys, decide.Journey{})
+		j := len(a.Journeys) - 1
+		if err := q.ask(a, where(q.txt.Items(*a, 1), j, -1)); err != nil {
 			return err
 		}
-		for moreInteractions := true; moreInteractions && len(j.Interactions) < decide.MaxInteractions; {
-			in := decide.Interaction{Consistency: "eventual"}
-			consumers, rps := "1", "0"
-			if err := q.run(0,
-				q.input(0, "interaction", "name", &in.Name, required),
-				q.input(0, "interaction", "from", &in.From, required),
-				q.input(0, "interaction", "to", &in.To, required),
-				q.confirm(0, "interaction", "needs_response", &in.NeedsResponse),
-				q.choose(0, "interaction", "consistency", &in.Consistency),
-				q.confirm(0, "interaction", "user_waiting", &in.UserWaiting),
-				q.input(0, "interaction", "consumers", &consumers, wholeNumber),
-				q.input(0, "interaction", "peak_rps", &rps, wholeNumber),
-				q.choose(0, "interaction", "choice", &in.Choice),
-				huh.NewConfirm().Title(q.txt.Prompts["another_interaction"]).Value(&moreInteractions),
-			); err != nil {
+		for moreInteractions := true; moreInteractions && len(a.Journeys[j].Interactions) < decide.MaxInteractions; {
+			a.Journeys[j].Interactions = append(a.Journeys[j].Interactions, decide.Interaction{Consistency: "eventual", Consumers: 1})
+			i := len(a.Journeys[j].Interactions) - 1
+			if err := q.ask(a, where(q.txt.Items(*a, 1), j, i),
+				huh.NewConfirm().Title(q.txt.Prompts["another_interaction"]).Value(&moreInteractions)); err != nil {
 				return err
 			}
-			in.Consumers, in.PeakRPS = atoi(consumers), atoi(rps)
-			j.Interactions = append(j.Interactions, in)
 		}
-		a.Journeys = append(a.Journeys, j)
 		if err := q.form(huh.NewGroup(huh.NewConfirm().Title(q.txt.Prompts["another_journey"]).Value(&moreJourneys))).RunWithContext(q.ctx); err != nil {
 			return usagef("questionnaire cancelled")
 		}
@@ -198,97 +209,14 @@ func (q *asker) stepJourneys(a *decide.Answers) error {
 	return nil
 }
 
-// each calls fn for every interaction whose chosen pattern is want.
-func each(a *decide.Answers, want string, fn func(o decide.Outcome, in *decide.Interaction)) {
-	for _, o := range decide.Evaluate(*a).Outcomes {
-		if o.Pattern == want {
-			fn(o, &a.Journeys[o.JourneyIndex].Interactions[o.Index])
-		}
-	}
-}
-
-func (q *asker) note(step int, key string) error {
-	return q.run(step, huh.NewNote().Title(q.txt.Prompts[key]))
-}
-
-func (q *asker) stepEvents(a *decide.Answers) error {
-	var fields []huh.Field
-	each(a, decide.Async, func(o decide.Outcome, in *decide.Interaction) {
-		f := q.input(1, "interaction", "event", &in.Event, nil)
-		fields = append(fields, f.Title(o.Journey+" / "+o.Name+": "+q.txt.Steps[1].Question("interaction", "event").Label).
-			Validate(func(s string) error {
-				if kind, suggestion := decide.CheckEvent(s); kind == decide.EventCommand {
-					return fmt.Errorf("%s reads as a command; try %s", s, suggestion)
-				}
-				return nil
-			}))
-	})
-	if len(fields) == 0 {
-		return q.note(1, "no_async")
-	}
-	return q.run(1, fields...)
-}
-
-func (q *asker) stepObservability(a *decide.Answers) error {
-	o := &a.Observability
-	return q.run(2,
-		q.confirm(2, "observability", "tracing", &o.Tracing),
-		q.confirm(2, "observability", "publish_rate", &o.PublishRate),
-		q.confirm(2, "observability", "consume_rate", &o.ConsumeRate),
-		q.confirm(2, "observability", "consumer_lag", &o.ConsumerLag),
-		q.confirm(2, "observability", "dead_letter_alerts", &o.DeadLetterAlerts),
-	)
-}
-
-func (q *asker) stepIdempotency(a *decide.Answers) error {
-	var fields []huh.Field
-	each(a, decide.Async, func(o decide.Outcome, in *decide.Interaction) {
-		if in.Idempotency == "" {
-			in.Idempotency = "none"
-		}
-		fields = append(fields, q.choose(3, "interaction", "idempotency", &in.Idempotency).Title(o.Journey+" / "+o.Name))
-	})
-	if len(fields) == 0 {
-		return q.note(3, "no_async")
-	}
-	return q.run(3, fields...)
-}
-
-func (q *asker) stepFallback(a *decide.Answers) error {
-	var fields []huh.Field
-	timeouts := map[*decide.Interaction]*string{}
-	each(a, decide.Sync, func(o decide.Outcome, in *decide.Interaction) {
-		s := "0"
-		timeouts[in] = &s
-		fields = append(fields,
-			q.input(4, "interaction", "timeout_ms", &s, wholeNumber).Title(o.Journey+" / "+o.Name+": "+q.txt.Steps[4].Question("interaction", "timeout_ms").Label),
-			q.confirm(4, "interaction", "circuit_breaker", &in.Breaker))
-	})
-	anyAsync := false
-	each(a, decide.Async, func(o decide.Outcome, in *decide.Interaction) {
-		anyAsync = true
-		fields = append(fields, q.confirm(4, "interaction", "dead_letter", &in.DeadLetter).Title(o.Journey+" / "+o.Name+": "+q.txt.Steps[4].Question("interaction", "dead_letter").Label))
-	})
-	f := &a.Fallback
-	attempts := "0"
-	if anyAsync {
-		f.Retry, f.OnExhausted = "exponential", "dead-letter"
-		fields = append(fields,
-			q.choose(4, "fallback", "retry", &f.Retry),
-			q.input(4, "fallback", "max_attempts", &attempts, wholeNumber),
-			q.input(4, "fallback", "dead_letter_destination", &f.DeadLetterDestination, nil),
-			q.input(4, "fallback", "runbook", &f.Runbook, nil),
-			q.choose(4, "fallback", "on_exhausted", &f.OnExhausted))
-	}
-	if len(fields) == 0 {
+// stepRest asks step n (2-5), or says there is nothing to ask.
+func (q *asker) stepRest(a *decide.Answers, n int) error {
+	items := q.txt.Items(*a, n)
+	if len(items) == 0 && n == 5 {
 		return nil
 	}
-	if err := q.run(4, fields...); err != nil {
-		return err
+	if len(items) == 0 {
+		return q.run(n-1, huh.NewNote().Title(q.txt.Prompts["no_async"]))
 	}
-	for in, s := range timeouts {
-		in.TimeoutMS = atoi(*s)
-	}
-	f.MaxAttempts = atoi(attempts)
-	return nil
+	return q.ask(a, items)
 }

@@ -138,7 +138,7 @@ func (r *lineReader) Read(p []byte) (int, error) {
 func TestDecideAccessibleQuestionnaire(t *testing.T) {
 	in := &lineReader{lines: []string{
 		// step 1: the decision, then one journey with two interactions
-		"Checkout communication", "alice, bob", "", "Checkout must not oversell.",
+		"Checkout communication", "alice, bob", "", "", "Checkout must not oversell.",
 		"Checkout",
 		"Reserve inventory", "checkout", "inventory", "y", "1", "y", "1", "200", "1", "y",
 		"Send receipt", "checkout", "email", "n", "2", "n", "2", "200", "1", "n",
@@ -174,7 +174,7 @@ func TestDecideAccessibleQuestionnaire(t *testing.T) {
 
 func TestDecideAccessibleRejectsCommandEvents(t *testing.T) {
 	in := &lineReader{lines: []string{
-		"T", "", "", "",
+		"T", "", "", "", "",
 		"J",
 		"Welcome", "users", "email", "n", "2", "n", "1", "0", "1", "n",
 		"n",
