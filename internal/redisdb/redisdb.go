@@ -68,9 +68,9 @@ type DB struct {
 type Options struct {
 	// PingTimeout bounds the connection check against a real server.
 	PingTimeout time.Duration
-	// PoolSize bounds the connections of the process's one client, which
-	// every page and every lab sandbox shares (0: go-redis's default, 10 per
-	// CPU). Pipelines use the same pool, and idle connections beyond a
+	// PoolSize bounds the connections of the client every lab sandbox
+	// shares (0: go-redis's default, 10 per CPU; on a cluster, per node);
+	// the pages have a pool of their own (PagesPoolSize). Pipelines use the same pool, and idle connections beyond a
 	// quarter of it are closed as soon as they are put back, so a lab run's
 	// burst does not linger (see pooled).
 	PoolSize int
