@@ -164,7 +164,9 @@ func TestProgressCountsTheRunInFlightAlone(t *testing.T) {
 
 	done := make(chan Result, 1)
 	go func() {
-		res, err := sb.Run(context.Background(), LoadSpec{Signups: 30, Concurrency: 4, RecoverAfter: 1500 * time.Millisecond, DrainTimeout: 10 * time.Second})
+		// Email comes back 4 s after the load starts: long enough for a
+		// loaded machine to show the run's counts while it is down.
+		res, err := sb.Run(context.Background(), LoadSpec{Signups: 30, Concurrency: 4, RecoverAfter: 4 * time.Second, DrainTimeout: 10 * time.Second})
 		assert.NoError(t, err)
 		done <- res
 	}()

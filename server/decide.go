@@ -60,7 +60,10 @@ type decidePage struct {
 	After         []decideField
 	JourneyErr    string
 	Errors        []decideErrorLink
-	Preview       string
+	Preview       decidePreviewView
+	// Glossary is what the questions asked of every interaction mean,
+	// said once for the step rather than under each interaction.
+	Glossary      []decideField
 	Prev          int
 	IsLast        bool
 	CanAddJourney bool
@@ -203,8 +206,8 @@ func (s *Server) renderDecideStep(c *gin.Context, status, n int, d decideDraft, 
 	p := decidePage{Text: txt, Prompts: txt.Prompts, Steps: decideProgress(txt, n, d.Reached), N: n, Step: txt.Steps[n-1],
 		Errors: links, Prev: n - 1, IsLast: n == 5, JourneyErr: byPath["journeys"],
 		CanAddJourney: len(d.Answers.Journeys) < decide.MaxJourneys}
-	p.Fields, p.Journeys, p.Groups, p.After = decideStepFields(txt, n, d.Answers, byPath)
-	p.Preview, _ = decide.Render(d.Answers, decide.Options{Format: decide.FormatMADR})
+	p.Fields, p.Journeys, p.Groups, p.After, p.Glossary = decideStepFields(txt, n, d.Answers, byPath)
+	p.Preview = newDecidePreview(txt, d.Answers)
 	p.Warnings = decide.Evaluate(d.Answers).AllWarnings()
 	s.render(c, status, "decide", view{Title: fmt.Sprintf("Decide · step %d: %s", n, p.Step.Short), Section: "decide", Data: p})
 }
@@ -349,8 +352,19 @@ func (s *Server) decidePreview(c *gin.Context) {
 	}
 	merged, _ := mergeDecideStep(txt, d.Answers, n, c.Request.PostForm)
 	merged, _ = decide.Clip(merged)
-	text, _ := decide.Render(merged, decide.Options{Format: decide.FormatMADR})
 	c.Header("Cache-Control", "no-store")
+	if wantsJSON(c) {
+		// decide.js: the preview fragment and the interactions' badges.
+		html, err := s.renderPreview(newDecidePreview(txt, merged))
+		if err != nil {
+			s.log.Error("render decide preview", "err", err)
+			c.JSON(http.StatusInternalServerError, gin.H{"error": "the preview could not be drawn"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"html": html, "badges": decideBadges(merged)})
+		return
+	}
+	text, _ := decide.Render(merged, decide.Options{Format: decide.FormatMADR})
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(text))
 }
 
@@ -605,7 +619,20 @@ func (s *Server) decideStatus(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/decide/review")
 }
 
+// decideReset deletes the learner's answers once they confirmed it: the
+// start page's button only asks.
 func (s *Server) decideReset(c *gin.Context) {
+	if !s.decideParseForm(c, 4<<10) {
+		return
+	}
+	if c.PostForm("confirm") != "yes" {
+		txt, ok := s.decideText(c)
+		if !ok {
+			return
+		}
+		s.render(c, http.StatusOK, "decide_discard", view{Title: txt.Prompts["discard_title"], Section: "decide", Data: txt.Prompts})
+		return
+	}
 	if err := s.deleteDraft(c.Request.Context(), LearnerID(c)); err != nil {
 		s.log.Error("decide reset", "err", err)
 		c.Header("Retry-After", "5")

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,20 +57,31 @@ func TestBrowserDecideWizard(t *testing.T) {
 	assert.Equal(t, base+"/decide/step/1", decideLocation(t, ctx))
 	assert.Contains(t, decidePageText(t, ctx, ".decide-progress [aria-current=step]"), "Journeys")
 
-	// Next with nothing filled in: the errors are listed, focused, and each
-	// one sits next to its field.
+	// A first visit shows no errors, and no badge on the empty interaction.
+	assert.Equal(t, "0", decideEval(t, ctx, `String(document.querySelectorAll(".decide-errors, .field-error").length)`))
+	assert.Equal(t, "true", decideEval(t, ctx, `String(document.getElementById("badge-0-0").hidden)`))
+	assert.Equal(t, "Step 1 of 5", decidePageText(t, ctx, ".kicker"))
+	assert.Equal(t, "6", decideEval(t, ctx, `String(document.querySelectorAll(".decide-progress li").length)`), "five steps and the review")
+	assert.Equal(t, "5", decideEval(t, ctx, `String(document.querySelectorAll(".decide-progress .num:not(.num-review)").length)`))
+
+	// Next with nothing filled in: the errors are listed in the learner's
+	// words, each sits next to its field, and the first field has focus.
 	decideSubmit(t, ctx, "#decide-next")
 	assert.Equal(t, base+"/decide/step/1", decideLocation(t, ctx))
 	assert.Contains(t, decidePageText(t, ctx, "#f-title-error"), "is required")
 	assert.Contains(t, decidePageText(t, ctx, "#decide-errors"), "Journey 1 → Interaction 1: Consistency: must be strong or eventual")
+	assert.NotContains(t, decidePageText(t, ctx, "#decide-errors"), "journeys[0]")
 	focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`))
 	require.NoError(t, err)
-	assert.Equal(t, "decide-errors", focused)
+	assert.Equal(t, "f-title", focused)
 
-	// Step 1: the live preview follows the title as it is typed.
+	// Step 1: the live preview, rendered, follows the title as it is typed
+	// (and shows the markup typed as text).
 	require.NoError(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#f-title"), "Checkout <b>communication</b>")))
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("decide-preview").textContent.includes("# Checkout \\<b\\>communication\\</b\\>")`, chromedp.WithPollingTimeout(10*time.Second)))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector("#decide-rendered h1") || {}).textContent === "Checkout <b>communication</b>"`, chromedp.WithPollingTimeout(10*time.Second)))
 	require.NoError(t, err, "the preview refreshes while typing")
+	assert.Equal(t, "true", decideEval(t, ctx, `String(document.querySelector("#decide-rendered b") === null)`))
+	assert.Contains(t, decideEval(t, ctx, `document.querySelector(".decide-markdown pre").textContent`), "# Checkout \\<b\\>communication\\</b\\>", "the Markdown is one click away")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS("#f-deciders"), "alice, bob"),
 		chromedp.SendKeys(chromedp.CSS("#f-journeys-0-name"), "Checkout"),
@@ -81,9 +93,23 @@ func TestBrowserDecideWizard(t *testing.T) {
 		chromedp.Click(chromedp.CSS(ip(0, "user_waiting")+"-yes")),
 		chromedp.SetValue(chromedp.CSS(ip(0, "peak_rps")), "200"),
 	))
-	// A second interaction, added with the plain form button.
+	// The badge follows the answers as they are given.
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("badge-0-0").textContent === "sync" && !document.getElementById("badge-0-0").hidden`, chromedp.WithPollingTimeout(10*time.Second)))
+	require.NoError(t, err, "the badge says sync once the answers decide it")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(ip(0, "needs_response")+"-no")), chromedp.Click(chromedp.CSS(ip(0, "consistency")+"-1")),
+		chromedp.Click(chromedp.CSS(ip(0, "user_waiting")+"-no"))))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("badge-0-0").textContent === "async"`, chromedp.WithPollingTimeout(10*time.Second)))
+	require.NoError(t, err, "and changes when they change")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(ip(0, "needs_response")+"-yes")), chromedp.Click(chromedp.CSS(ip(0, "consistency")+"-0")),
+		chromedp.Click(chromedp.CSS(ip(0, "user_waiting")+"-yes"))))
+	// A second interaction, added with the plain form button: it opens,
+	// and the first folds to one line with its badge.
 	decideSubmit(t, ctx, `button[value="add-interaction:0"]`)
 	assert.Equal(t, "Reserve inventory", decideMust(chromedp.Run(ctx, chromedp.Value(chromedp.CSS(ip(0, "name"))))))
+	assert.Equal(t, "false true", decideEval(t, ctx, `document.getElementById("interaction-0-0").open + " " + document.getElementById("interaction-0-1").open`))
+	assert.Contains(t, decidePageText(t, ctx, "#interaction-0-0 > summary"), "sync")
+	assert.Equal(t, "0", decideEval(t, ctx, `String(document.querySelectorAll(".decide-interaction .help").length)`), "no help repeated under each interaction")
+	assert.Contains(t, decidePageText(t, ctx, ".decide-glossary dl"), "Must the result be known", "it is said once for the step")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(ip(1, "name")), "Send receipt"),
 		chromedp.SendKeys(chromedp.CSS(ip(1, "from")), "checkout"),
@@ -94,7 +120,9 @@ func TestBrowserDecideWizard(t *testing.T) {
 	decideSubmit(t, ctx, "#decide-next")
 	assert.Equal(t, base+"/decide/step/2", decideLocation(t, ctx), "valid step 1 moves on")
 
-	// Step 2: a command-named event is flagged with a suggested fact.
+	// Step 2: the preview draws the journey; a command-named event is
+	// flagged with a suggested fact.
+	assert.Equal(t, "1", decideEval(t, ctx, `String(document.querySelectorAll("#decide-rendered svg").length)`))
 	require.NoError(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(ip(1, "event")), "SendReceipt")))
 	decideSubmit(t, ctx, "#decide-next")
 	require.Equal(t, base+"/decide/step/3", decideLocation(t, ctx))
@@ -184,4 +212,37 @@ func decideLocation(t *testing.T, ctx context.Context) string {
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	require.NoError(t, err)
 	return loc
+}
+
+// The worked checkout example loads and goes through the five steps to a
+// record without a single error; discarding it asks first.
+func TestBrowserDecideExampleAndDiscard(t *testing.T) {
+	_, base := newTestServer(t, Config{})
+	ctx := browsertest.New(t, 60*time.Second)
+	browsertest.FailOnConsoleErrors(t, ctx)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/decide")))
+	decideSubmit(t, ctx, "#decide-start-example")
+	for n := 1; n <= 5; n++ {
+		require.Equal(t, fmt.Sprintf("%s/decide/step/%d", base, n), decideLocation(t, ctx))
+		decideSubmit(t, ctx, "#decide-next")
+	}
+	require.Equal(t, base+"/decide/review", decideLocation(t, ctx))
+	assert.Equal(t, "0", decideEval(t, ctx, `String(document.querySelectorAll(".decide-errors").length)`), "the example is a valid decision")
+	assert.Contains(t, decidePageText(t, ctx, ".decide-table"), "Reserve inventory")
+
+	// Discard: the start page's button asks first; keeping changes nothing.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/decide")))
+	decideSubmit(t, ctx, `form[action="/decide/reset"] button`)
+	assert.Contains(t, decidePageText(t, ctx, "h1"), "Discard your answers?")
+	decideSubmit(t, ctx, "#discard-no")
+	assert.Contains(t, decidePageText(t, ctx, "#decide-resume"), "Checkout communication")
+	decideSubmit(t, ctx, `form[action="/decide/reset"] button`)
+	decideSubmit(t, ctx, "#discard-yes")
+	require.Equal(t, base+"/decide", decideLocation(t, ctx))
+	assert.Equal(t, "0", decideEval(t, ctx, `String(document.querySelectorAll("#decide-resume").length)`), "gone once confirmed")
+
+	// On a phone the wizard's first step fits the screen.
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
+	decideSubmit(t, ctx, "#decide-start-example")
+	assert.Equal(t, "true", decideEval(t, ctx, `String(document.documentElement.scrollWidth <= 390)`), "no sideways scrolling at 390 px")
 }

