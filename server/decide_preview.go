@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"strings"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
@@ -29,8 +30,16 @@ type decidePreviewView struct {
 func newDecidePreview(txt *decide.Text, a decide.Answers) decidePreviewView {
 	md, _ := decide.Render(a, decide.Options{Format: decide.FormatMADR})
 	v := decidePreviewView{Prompts: txt.Prompts, Markdown: md, Diagrams: journeyDiagrams(a, txt.Prompts)}
+	// The front matter (status, date, people) is for tools; the page
+	// shows the record as a reader sees it.
+	body := md
+	if rest, ok := strings.CutPrefix(md, "---\n"); ok {
+		if _, after, found := strings.Cut(rest, "\n---\n"); found {
+			body = after
+		}
+	}
 	var buf bytes.Buffer
-	if err := recordMarkdown.Convert([]byte(md), &buf); err == nil {
+	if err := recordMarkdown.Convert([]byte(body), &buf); err == nil {
 		v.HTML = template.HTML(buf.String()) // goldmark escaped every raw HTML the answers held
 	}
 	return v
