@@ -49,18 +49,18 @@ type decideStepLink struct {
 }
 
 type decidePage struct {
-	Text          *decide.Text
-	Prompts       map[string]string
-	Steps         []decideStepLink
-	N             int
-	Step          decide.Step
-	Fields        []decideField
-	Journeys      []decideJourneyView
-	Groups        []decideInteractionView
-	After         []decideField
-	JourneyErr    string
-	Errors        []decideErrorLink
-	Preview       decidePreviewView
+	Text       *decide.Text
+	Prompts    map[string]string
+	Steps      []decideStepLink
+	N          int
+	Step       decide.Step
+	Fields     []decideField
+	Journeys   []decideJourneyView
+	Groups     []decideInteractionView
+	After      []decideField
+	JourneyErr string
+	Errors     []decideErrorLink
+	Preview    decidePreviewView
 	// Glossary is what the questions asked of every interaction mean,
 	// said once for the step rather than under each interaction.
 	Glossary      []decideField
@@ -437,9 +437,9 @@ func (s *Server) renderDecideReview(c *gin.Context, status int, extra []decideEr
 		Warnings []decide.Warning
 		Status   string
 		Next     []string
-		Diagrams []journeyDiagram
+		Diagrams []decide.Diagram
 	}{txt, txt.Prompts, decideProgress(txt, 6, d.Reached), record, format, []string{decide.FormatMADR, decide.FormatNygard, decide.FormatMinimal},
-		errs, res.Outcomes, res.AllWarnings(), d.Answers.Status, decide.NextStatuses(d.Answers.Status), journeyDiagrams(d.Answers, txt.Prompts)}})
+		errs, res.Outcomes, res.AllWarnings(), d.Answers.Status, decide.NextStatuses(d.Answers.Status), txt.Diagrams(d.Answers)}})
 }
 
 func (s *Server) decideRecord(c *gin.Context) {

@@ -24,12 +24,12 @@ type decidePreviewView struct {
 	Prompts  map[string]string
 	HTML     template.HTML
 	Markdown string
-	Diagrams []journeyDiagram
+	Diagrams []decide.Diagram
 }
 
 func newDecidePreview(txt *decide.Text, a decide.Answers) decidePreviewView {
 	md, _ := decide.Render(a, decide.Options{Format: decide.FormatMADR})
-	v := decidePreviewView{Prompts: txt.Prompts, Markdown: md, Diagrams: journeyDiagrams(a, txt.Prompts)}
+	v := decidePreviewView{Prompts: txt.Prompts, Markdown: md, Diagrams: txt.Diagrams(a)}
 	// The front matter (status, date, people) is for tools; the page
 	// shows the record as a reader sees it.
 	body := md

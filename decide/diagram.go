@@ -1,16 +1,15 @@
-package server
+package decide
 
 import (
 	"strconv"
 	"strings"
-
-	"github.com/crossroads-learn/crossroads/decide"
 )
 
-// The review page draws each journey as an inline SVG: services in columns
-// by how many hops they are from the journey's entry, synchronous calls as
-// solid arrows, events as dashed ones. Mermaid in the record says the same
-// for tools that render it; this picture needs no script.
+// A journey is drawn with services in columns by how many hops they are
+// from the journey's entry, synchronous calls as solid arrows, events as
+// dashed ones. Mermaid in the record says the same for tools that render
+// it; this layout is for a surface that draws it itself (the web wizard's
+// inline SVG), with no script.
 
 const (
 	diagramBoxW, diagramBoxH = 150, 40
@@ -18,36 +17,42 @@ const (
 	diagramPad               = 20
 )
 
-type diagramNode struct {
+// DiagramNode is one service, a box at X, Y with its name at TextX, TxY.
+type DiagramNode struct {
 	Name       string
 	X, Y       int
 	TextX, TxY int
 }
 
-type diagramEdge struct {
+// DiagramEdge is one interaction: an arrow, sync or async, and its label.
+type DiagramEdge struct {
 	X1, Y1, X2, Y2 int
 	LX, LY         int
 	Pattern        string
 	Label          string
 }
 
-type journeyDiagram struct {
+// Diagram is one journey laid out; Desc says in words what it shows.
+type Diagram struct {
 	ID, Title, Desc string
 	Width, Height   int
-	Nodes           []diagramNode
-	Edges           []diagramEdge
+	Nodes           []DiagramNode
+	Edges           []DiagramEdge
 }
 
-func journeyDiagrams(a decide.Answers, prompts map[string]string) []journeyDiagram {
-	res := decide.Evaluate(a)
-	var out []journeyDiagram
+// Diagrams lays out every journey of a that has interactions, in the
+// questionnaire's words.
+func (t *Text) Diagrams(a Answers) []Diagram {
+	prompts := t.Prompts
+	res := Evaluate(a)
+	var out []Diagram
 	for j, jr := range a.Journeys {
 		// Columns: breadth-first distance from the services nothing calls.
 		index := map[string]int{}
 		var names []string
 		incoming := map[string]bool{}
 		next := map[string][]string{}
-		var outcomes []decide.Outcome
+		var outcomes []Outcome
 		for _, o := range res.Outcomes {
 			if o.JourneyIndex != j {
 				continue
@@ -88,8 +93,8 @@ func journeyDiagrams(a decide.Answers, prompts map[string]string) []journeyDiagr
 			}
 		}
 		rows := map[int]int{}
-		pos := map[string]diagramNode{}
-		d := journeyDiagram{ID: "journey-diagram-" + strconv.Itoa(j), Title: jr.Name}
+		pos := map[string]DiagramNode{}
+		d := Diagram{ID: "journey-diagram-" + strconv.Itoa(j), Title: jr.Name}
 		for _, n := range names {
 			c, ok := col[n]
 			if !ok { // unreachable from a root: park it in the first column
@@ -101,7 +106,7 @@ func journeyDiagrams(a decide.Answers, prompts map[string]string) []journeyDiagr
 			if r := []rune(label); len(r) > 18 { // keep the name inside its box
 				label = string(r[:17]) + "…"
 			}
-			nd := diagramNode{Name: label, X: diagramPad + c*diagramColW, Y: diagramPad + r*diagramRowH}
+			nd := DiagramNode{Name: label, X: diagramPad + c*diagramColW, Y: diagramPad + r*diagramRowH}
 			nd.TextX, nd.TxY = nd.X+diagramBoxW/2, nd.Y+diagramBoxH/2+5
 			pos[n] = nd
 			d.Nodes = append(d.Nodes, nd)
@@ -111,7 +116,7 @@ func journeyDiagrams(a decide.Answers, prompts map[string]string) []journeyDiagr
 		var desc []string
 		for _, o := range outcomes {
 			f, t := pos[strings.TrimSpace(o.From)], pos[strings.TrimSpace(o.To)]
-			e := diagramEdge{Pattern: o.Pattern, Label: o.Name}
+			e := DiagramEdge{Pattern: o.Pattern, Label: o.Name}
 			e.X1, e.Y1 = f.X+diagramBoxW, f.Y+diagramBoxH/2
 			e.X2, e.Y2 = t.X, t.Y+diagramBoxH/2
 			if t.X <= f.X { // same or earlier column: leave from the bottom
@@ -123,7 +128,7 @@ func journeyDiagrams(a decide.Answers, prompts map[string]string) []journeyDiagr
 			}
 			e.LX, e.LY = (e.X1+e.X2)/2, (e.Y1+e.Y2)/2-6
 			sentence := prompts["diagram_sync"]
-			if o.Pattern == decide.Async {
+			if o.Pattern == Async {
 				if strings.TrimSpace(o.Event) != "" {
 					e.Label = o.Event
 				}
