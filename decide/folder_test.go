@@ -50,7 +50,7 @@ func TestReadAdrToolsRecords(t *testing.T) {
 	assert.Equal(t, "accepted", recs[2].Status)
 	madr, err := ListRecords(t.Context(), "testdata/madr")
 	require.NoError(t, err)
-	require.Len(t, madr, 1)
+	require.Len(t, madr, 3)
 	assert.True(t, madr[0].MADR)
 	assert.Equal(t, "accepted", madr[0].Status)
 	assert.Equal(t, "Use Markdown Architectural Decision Records", madr[0].Title)

@@ -23,9 +23,12 @@ type pages struct {
 	sets map[string]*template.Template
 }
 
-func loadPages(a *assets) (*pages, error) {
+// loadPages parses the templates. decisionsNav is the label of the
+// decision log's link in the site's navigation, empty when there is no log.
+func loadPages(a *assets, decisionsNav string) (*pages, error) {
 	funcs := template.FuncMap{
-		"asset": a.url,
+		"asset":        a.url,
+		"decisionsNav": func() string { return decisionsNav },
 		// codeShown writes a join code as people read it aloud: ACD-E34.
 		"codeShown": func(code string) string {
 			if len(code) != 6 {
@@ -62,7 +65,7 @@ func loadPages(a *assets) (*pages, error) {
 // the layout needs.
 type view struct {
 	Title      string
-	Section    string // "home", "lessons", "labs" or "decide": marks the current nav item
+	Section    string // "home", "lessons", "labs", "decide" or "decisions": marks the current nav item
 	RedisLabel string
 	Version    string
 	Data       any

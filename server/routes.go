@@ -20,6 +20,7 @@ func (s *Server) routes() {
 	s.lessonRoutes(r)
 	s.labRoutes(r)
 	s.decideRoutes(r)
+	s.decisionRoutes(r)
 	s.workshopRoutes(r)
 	r.NoRoute(s.notFound)
 	r.NoMethod(s.methodNotAllowed)

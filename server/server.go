@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crossroads-learn/crossroads/decide"
 	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
 	"github.com/crossroads-learn/crossroads/workshops"
@@ -66,6 +67,10 @@ type Config struct {
 	// /labs/results shows (labs.LoadRecordings). Nil reads the ones shipped
 	// in content/labs/results.
 	Recordings labs.Recordings
+	// Decisions is a folder of decision records (decide.OpenLog) shown
+	// under /decisions, read again when its records change. Nil: no
+	// /decisions and no link to it.
+	Decisions *decide.Log
 
 	// ReadTimeout bounds reading one whole request, body included, so a
 	// client that trickles its body is cut off; zero means
@@ -102,15 +107,17 @@ const (
 
 // Server is the web application. Create it with New.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	engine   *gin.Engine
-	pages    *pages
-	assets   *assets
-	site     *site
-	metrics  *httpMetrics
-	lab      *labWeb // nil without Config.Labs
-	homePage *cachedPage
+	cfg     Config
+	log     *slog.Logger
+	engine  *gin.Engine
+	pages   *pages
+	assets  *assets
+	site    *site
+	metrics *httpMetrics
+	lab     *labWeb // nil without Config.Labs
+	// decisions shows Config.Decisions; nil without it.
+	decisions *decisionsWeb
+	homePage  *cachedPage
 	// lessonFrames keeps lesson pages' frames by progress state.
 	lessonFrames lessonFrames
 	// chapterPieces keeps each chapter's text compressed.
@@ -164,7 +171,14 @@ func New(cfg Config) (*Server, error) {
 	if s.assets, err = loadAssets(); err != nil {
 		return nil, err
 	}
-	if s.pages, err = loadPages(s.assets); err != nil {
+	var decisionsNav string
+	if cfg.Decisions != nil {
+		if s.decisions, err = newDecisionsWeb(cfg.Decisions); err != nil {
+			return nil, err
+		}
+		decisionsNav = string(s.decisions.text.Get("nav"))
+	}
+	if s.pages, err = loadPages(s.assets, decisionsNav); err != nil {
 		return nil, err
 	}
 	if s.site, err = loadSite(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/crossroads-learn/crossroads/content"
+	"github.com/crossroads-learn/crossroads/decide"
 	"github.com/crossroads-learn/crossroads/internal/redisdb"
 	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
@@ -45,7 +46,13 @@ instance stops; workshops, progress and decide drafts live in Redis alone.
 Give each instance --advertise-url, the address the others reach it on, so
 a request that lands on the wrong instance is passed on rather than asked to
 wait. With a real Redis, stopping an instance hands its labs over instead of
-deleting them.`,
+deleting them.
+
+--decisions DIR adds a browsable decision log at /decisions: the records of
+an adr-tools or MADR folder (such as docs/decisions), with their status,
+date, supersede links and a search. The folder is read at start and again
+within seconds after a record changes; write records with "crossroads
+decide" or the wizard.`,
 		Args: noArgs,
 	}
 	addr := cmd.Flags().String("addr", envOr("CROSSROADS_ADDR", "127.0.0.1:8080"), "address to listen on (env CROSSROADS_ADDR)")
@@ -70,6 +77,7 @@ deleting them.`,
 	workshopsMax := cmd.Flags().Int("workshops-max", 50, "most workshops open at once on this server (and every instance sharing its Redis)")
 	advertise := cmd.Flags().String("advertise-url", os.Getenv("CROSSROADS_ADVERTISE_URL"), "base URL the other instances sharing this Redis reach this one on (http://app1:8080), so they pass on requests for the labs it runs; empty for none (env CROSSROADS_ADVERTISE_URL)")
 	workshopPeople := cmd.Flags().Int("workshop-participants", 300, "most participants in one workshop")
+	decisionsDir := cmd.Flags().String("decisions", "", "show the decision records in `DIR` (adr-tools or MADR layout) as a decision log at /decisions; read at start and again within seconds after a record changes; empty for none")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if _, _, err := net.SplitHostPort(*addr); err != nil {
 			return usagef("--addr: %q is not host:port", *addr)
@@ -136,6 +144,13 @@ deleting them.`,
 			}
 		}
 		ctx := cmd.Context()
+		var decisions *decide.Log
+		if *decisionsDir != "" {
+			if decisions, err = decide.OpenLog(ctx, *decisionsDir); err != nil {
+				return usagef("--decisions: %v", err)
+			}
+			slog.Info("decision log", "dir", *decisionsDir, "records", decisions.Len())
+		}
 		db, err := redisdb.Open(ctx, *redisURL, redisdb.Options{PoolSize: *redisPool})
 		if err != nil {
 			return err
@@ -185,6 +200,7 @@ deleting them.`,
 			Workshops:  workshops.NewStore(db.Pages, workshops.Options{MaxWorkshops: *workshopsMax, MaxParticipants: *workshopPeople}),
 			Lessons:    catalog,
 			Recordings: recs,
+			Decisions:  decisions,
 
 			RateLimits:      limits,
 			TrustedProxies:  proxies,
