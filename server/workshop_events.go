@@ -25,6 +25,9 @@ const boardEvery = 10 * time.Second
 // into one redraw.
 const boardDebounce = 250 * time.Millisecond
 
+// drawRetry is how soon a live view tries again after a draw failed.
+const drawRetry = time.Second
+
 // boardEvents streams the board's body, redrawn on every change.
 func (s *Server) boardEvents(c *gin.Context) {
 	w := workshopOf(c)
@@ -93,14 +96,22 @@ func (s *Server) workshopStream(c *gin.Context, code string, wanted func(string)
 	tick := time.NewTicker(boardEvery)
 	defer tick.Stop()
 	last := ""
+	// A draw that failed (Redis slow under a room's load) is tried again
+	// soon, not only at the next notice or tick: the change it missed may
+	// be the last one for a while.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	send := func() bool {
 		dctx, cancel := context.WithTimeout(ctx, workshopTimeout)
 		event, body, err := draw(dctx)
 		cancel()
 		if err != nil {
 			s.log.Debug("workshop stream", "code", code, "err", err)
-			return ctx.Err() == nil // try again at the next notice or tick
+			retry.Reset(drawRetry)
+			return ctx.Err() == nil
 		}
+		retry.Stop()
 		if body == last {
 			return true
 		}
@@ -142,6 +153,7 @@ func (s *Server) workshopStream(c *gin.Context, code string, wanted func(string)
 				}
 			}
 		case <-tick.C:
+		case <-retry.C:
 		}
 		if !send() {
 			return
