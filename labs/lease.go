@@ -154,6 +154,18 @@ func (m *Manager) renewLeases(ctx context.Context, labs []*Lab) []*Lab {
 	return lost
 }
 
+// dropOwnerLocked forgets which sandbox the owner's lab is, as the lab
+// is being deleted. It runs under the manager's lock, as Open does, so that
+// no visit in between can take the closing lab up again: the next one
+// starts a fresh lab.
+func (m *Manager) dropOwnerLocked(l *Lab) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 2*time.Second)
+	defer cancel()
+	if err := releaseScript.Run(ctx, m.rc, []string{m.ownerKey(l.owner)}, l.ID()).Err(); err != nil {
+		m.log.Warn("forget the learner's lab", "sandbox", l.ID(), "err", err)
+	}
+}
+
 // release gives up the lease on sandbox id, and, when the lab is being
 // deleted, the learner's pointer to it.
 func (m *Manager) release(ctx context.Context, l *Lab, deleted bool) {

@@ -313,13 +313,16 @@ func (m *Manager) forgetLocked(owner string) *Lab {
 func (m *Manager) Reset(owner string) error {
 	m.mu.Lock()
 	l := m.forgetLocked(owner)
+	if l != nil {
+		m.dropOwnerLocked(l)
+	}
 	m.mu.Unlock()
 	if l == nil {
 		return nil
 	}
 	defer m.memory.closed()
 	err := l.close()
-	m.release(context.Background(), l, true)
+	m.release(context.Background(), l, false)
 	return err
 }
 
@@ -338,6 +341,7 @@ func (m *Manager) Sweep() int {
 		if now.Sub(since) > limit && !l.Status().Running && !l.loading() {
 			idle = append(idle, l)
 			m.forgetLocked(owner)
+			m.dropOwnerLocked(l)
 		}
 	}
 	m.mu.Unlock()
@@ -350,7 +354,7 @@ func (m *Manager) Sweep() int {
 		} else {
 			m.log.Info("lab expired", "sandbox", l.ID())
 		}
-		m.release(m.ctx, l, true)
+		m.release(m.ctx, l, false)
 	}
 	return len(idle)
 }
