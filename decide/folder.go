@@ -143,21 +143,31 @@ func readRegular(path string, e fs.DirEntry) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, notRegular(path, fi.Mode())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxRecordBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxRecordBytes {
+	b, tooLarge, err := readOpen(path, f, maxRecordBytes)
+	if tooLarge {
 		return nil, invalidf("%s is larger than %d bytes; a decision record is far smaller", path, maxRecordBytes)
 	}
-	return b, nil
+	return b, err
+}
+
+// readOpen reads f, opened at path, if it is (still) a regular file, up to
+// limit bytes; a longer file is reported as tooLarge, unread.
+func readOpen(path string, f *os.File, limit int) (b []byte, tooLarge bool, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, false, notRegular(path, fi.Mode())
+	}
+	b, err = io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > limit {
+		return nil, true, nil
+	}
+	return b, false, nil
 }
 
 func notRegular(path string, mode fs.FileMode) error {

@@ -339,21 +339,11 @@ func readInRoot(root *os.Root, dir, name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, notRegular(path, fi.Mode())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxLogRecordBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > MaxLogRecordBytes {
+	b, tooLarge, err := readOpen(path, f, MaxLogRecordBytes)
+	if tooLarge {
 		return nil, invalidf("%s is larger than %d KiB; the decision log reads records up to that size", path, MaxLogRecordBytes>>10)
 	}
-	return b, nil
+	return b, err
 }
 
 var dateLine = regexp.MustCompile(`^\s*(?:[-*]\s+)?Date:\s*(\S.*?)\s*$`)
