@@ -646,45 +646,71 @@ type boardEvent struct {
 	body string
 }
 
+// openBoard keeps the facilitator's board open over SSE as a browser's
+// EventSource does: when the server ends a stream (each lives ten minutes
+// at most) it connects again.
 func (a *app) openBoard(ctx context.Context, fac *http.Client, code string) (*boardStream, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/workshops/"+code+"/board/events", nil)
-	if err != nil {
-		return nil, err
-	}
-	streamer := &http.Client{Jar: fac.Jar} // no timeout: the stream lives for the run
-	res, err := streamer.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode != http.StatusOK {
-		res.Body.Close()
-		return nil, fmt.Errorf("board events: %d", res.StatusCode)
-	}
 	b := &boardStream{more: make(chan struct{})}
+	dial := func() (io.ReadCloser, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/workshops/"+code+"/board/events", nil)
+		if err != nil {
+			return nil, err
+		}
+		streamer := &http.Client{Jar: fac.Jar} // no timeout: the stream lives for the run
+		res, err := streamer.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if res.StatusCode != http.StatusOK {
+			res.Body.Close()
+			return nil, fmt.Errorf("board events: %d", res.StatusCode)
+		}
+		return res.Body, nil
+	}
+	body, err := dial()
+	if err != nil {
+		return nil, err
+	}
 	go func() {
-		defer res.Body.Close()
-		sc := bufio.NewScanner(res.Body)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		var body strings.Builder
-		for sc.Scan() {
-			line := sc.Text()
-			if line != "" {
-				body.WriteString(strings.TrimPrefix(line, "data: "))
-				body.WriteByte('\n')
-				continue
+		for {
+			b.read(body)
+			body.Close()
+			for {
+				if ctx.Err() != nil {
+					return
+				}
+				time.Sleep(time.Second) // EventSource's default retry
+				if body, err = dial(); err == nil {
+					break
+				}
 			}
-			b.mu.Lock()
-			b.events = append(b.events, boardEvent{at: time.Now(), body: body.String()})
-			if len(b.events) > 64 {
-				b.events = slices.Delete(b.events, 0, len(b.events)-64)
-			}
-			close(b.more)
-			b.more = make(chan struct{})
-			b.mu.Unlock()
-			body.Reset()
 		}
 	}()
 	return b, nil
+}
+
+// read records every event of one stream until it ends.
+func (b *boardStream) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	var body strings.Builder
+	for sc.Scan() {
+		line := sc.Text()
+		if line != "" {
+			body.WriteString(strings.TrimPrefix(line, "data: "))
+			body.WriteByte('\n')
+			continue
+		}
+		b.mu.Lock()
+		b.events = append(b.events, boardEvent{at: time.Now(), body: body.String()})
+		if len(b.events) > 64 {
+			b.events = slices.Delete(b.events, 0, len(b.events)-64)
+		}
+		close(b.more)
+		b.more = make(chan struct{})
+		b.mu.Unlock()
+		body.Reset()
+	}
 }
 
 // waitFor returns when the board first showed text after since, waiting
