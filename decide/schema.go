@@ -83,28 +83,18 @@ func (t *Text) Items(a Answers, n int) []Item {
 		pattern[[2]int{o.JourneyIndex, o.Index}] = o.Pattern
 		anyAsync = anyAsync || o.Pattern == Async
 	}
-	var out []Item
+	var out, fallback []Item
 	add := func(q Question, j, i int) { out = append(out, Item{Question: q, Step: n, J: j, I: i}) }
 	for _, q := range st.Questions {
-		switch q.Scope {
-		case ScopeDecision, ScopeObservability:
+		switch {
+		case q.Scope == ScopeDecision, q.Scope == ScopeObservability:
 			add(q, -1, -1)
-		case ScopeFallback:
-			if q.When != Async || anyAsync {
-				add(q, -1, -1)
-			}
+		case q.Scope == ScopeFallback && (q.When != Async || anyAsync):
+			// The retry policy comes after the interactions it is about.
+			fallback = append(fallback, Item{Question: q, Step: n, J: -1, I: -1})
 		}
 	}
 	journeyQs, interactionQs := st.scoped(ScopeJourney), st.scoped(ScopeInteraction)
-	var fallback []Item
-	if n := len(out); n > 0 && out[n-1].Scope == ScopeFallback {
-		// The retry policy comes after the interactions it is about.
-		k := n
-		for k > 0 && out[k-1].Scope == ScopeFallback {
-			k--
-		}
-		fallback, out = append(fallback, out[k:]...), out[:k]
-	}
 	for j, jr := range a.Journeys {
 		for _, q := range journeyQs {
 			add(q, j, -1)
@@ -283,17 +273,6 @@ func (t *Text) checkSchema() error {
 		}
 	}
 	return nil
-}
-
-// AnyAsync reports whether some interaction of a is handed off, by the
-// rules or by the team's choice.
-func AnyAsync(a Answers) bool {
-	for _, o := range Evaluate(a).Outcomes {
-		if o.Pattern == Async {
-			return true
-		}
-	}
-	return false
 }
 
 // Check says what is wrong with v as the answer to the item, as a person

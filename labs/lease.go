@@ -161,21 +161,21 @@ func (m *Manager) renewLeases(ctx context.Context, labs []*Lab) []*Lab {
 func (m *Manager) dropOwnerLocked(l *Lab) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 2*time.Second)
 	defer cancel()
-	if err := releaseScript.Run(ctx, m.rc, []string{m.ownerKey(l.owner)}, l.ID()).Err(); err != nil {
-		m.log.Warn("forget the learner's lab", "sandbox", l.ID(), "err", err)
+	m.forgetOwner(ctx, l.owner, l.ID())
+}
+
+// forgetOwner deletes the owner's pointer to sandbox id, if it still
+// points there.
+func (m *Manager) forgetOwner(ctx context.Context, owner, id string) {
+	if err := releaseScript.Run(ctx, m.rc, []string{m.ownerKey(owner)}, id).Err(); err != nil {
+		m.log.Warn("forget the learner's lab", "sandbox", id, "err", err)
 	}
 }
 
-// release gives up the lease on sandbox id, and, when the lab is being
-// deleted, the learner's pointer to it.
-func (m *Manager) release(ctx context.Context, l *Lab, deleted bool) {
-	if err := releaseScript.Run(ctx, m.rc, []string{stream.LeaseKey(l.ID())}, m.instance).Err(); err != nil {
-		m.log.Warn("release lab lease", "sandbox", l.ID(), "err", err)
-	}
-	if deleted {
-		if err := releaseScript.Run(ctx, m.rc, []string{m.ownerKey(l.owner)}, l.ID()).Err(); err != nil {
-			m.log.Warn("forget the learner's lab", "sandbox", l.ID(), "err", err)
-		}
+// releaseLease gives up this instance's lease on sandbox id, if it holds it.
+func (m *Manager) releaseLease(ctx context.Context, id string) {
+	if err := releaseScript.Run(ctx, m.rc, []string{stream.LeaseKey(id)}, m.instance).Err(); err != nil {
+		m.log.Warn("release lab lease", "sandbox", id, "err", err)
 	}
 }
 

@@ -226,7 +226,7 @@ func (m *Manager) open(ctx context.Context, owner, address string, create bool) 
 	if !fresh {
 		// A lab another instance ran, or this one before a restart.
 		if saved, err = loadState(ctx, m.rc, id, opt.History); err != nil {
-			m.release(ctx, &Lab{Sandbox: &Sandbox{id: id}, owner: owner}, false)
+			m.releaseLease(ctx, id)
 			return nil, err
 		}
 		if saved.settings != nil {
@@ -236,7 +236,7 @@ func (m *Manager) open(ctx context.Context, owner, address string, create bool) 
 	opt.Settings = &settings
 	sb, err := New(m.ctx, m.rc, id, opt)
 	if err != nil {
-		m.release(ctx, &Lab{Sandbox: &Sandbox{id: id}, owner: owner}, false)
+		m.releaseLease(ctx, id)
 		return nil, fmt.Errorf("create lab sandbox: %w", err)
 	}
 	l := newLab(sb, owner, address)
@@ -322,7 +322,7 @@ func (m *Manager) Reset(owner string) error {
 	}
 	defer m.memory.closed()
 	err := l.close()
-	m.release(context.Background(), l, false)
+	m.releaseLease(context.Background(), l.ID())
 	return err
 }
 
@@ -354,7 +354,7 @@ func (m *Manager) Sweep() int {
 		} else {
 			m.log.Info("lab expired", "sandbox", l.ID())
 		}
-		m.release(m.ctx, l, false)
+		m.releaseLease(m.ctx, l.ID())
 	}
 	return len(idle)
 }
@@ -409,7 +409,10 @@ func (m *Manager) CloseContext(ctx context.Context) error {
 		}
 		wg.Go(func() {
 			errs[i] = l.closeContext(ctx)
-			m.release(ctx, l, !m.opt.KeepOnClose)
+			m.releaseLease(ctx, l.ID())
+			if !m.opt.KeepOnClose {
+				m.forgetOwner(ctx, l.owner, l.ID())
+			}
 		})
 	}
 	wg.Wait()
