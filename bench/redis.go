@@ -135,6 +135,32 @@ func (r *benchRedis) totals(ctx context.Context, sb string) (stream.Totals, erro
 	return stream.New(r.audit, sb).Totals(ctx, "email", "analytics")
 }
 
+// settled reports whether sandbox sb's groups have nothing pending and
+// nothing undelivered (a cheap look; Totals reads every user), and how many
+// email entries are still to handle.
+func (r *benchRedis) settled(ctx context.Context, sb string) (bool, int64, error) {
+	r.auditOnce.Do(func() { r.audit, _ = r.client(4) })
+	if r.audit == nil {
+		return false, 0, fmt.Errorf("parse Redis URL %s", r.URL)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := stream.New(r.audit, sb).ReadState(ctx, []string{"email", "analytics"})
+	if err != nil {
+		return false, 0, err
+	}
+	settled, left := len(st.Groups) > 0, int64(0)
+	for _, g := range st.Groups {
+		if g.Pending > 0 || st.Behind(g) {
+			settled = false
+		}
+		if g.Name == "email" {
+			left = g.Pending + max(g.RedisLag, 0)
+		}
+	}
+	return settled, left, nil
+}
+
 func (r *benchRedis) stop() {
 	if r.audit != nil {
 		r.audit.Close()

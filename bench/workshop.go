@@ -53,30 +53,46 @@ type failover struct {
 	NothingLost bool  `json:"nothing_lost"`
 }
 
+// roomAudit sums the Redis audit of the sandboxes of the runs that
+// finished.
+type roomAudit struct {
+	Users      int64 `json:"users"`
+	Emails     int64 `json:"emails_sent"`
+	Duplicates int64 `json:"email_duplicates"`
+	Unfinished int64 `json:"unfinished"`
+}
+
 type workshopReport struct {
 	Machine machine      `json:"machine"`
 	Options workshopOpts `json:"options"`
 	// Joins: how long a join took (POST /join to its answer) and how long
 	// until the open board showed the name.
-	JoinP50          float64 `json:"join_p50_ms"`
-	JoinMax          float64 `json:"join_max_ms"`
-	JoinToBoardP50   float64 `json:"join_to_board_p50_ms"`
-	JoinToBoardMax   float64 `json:"join_to_board_max_ms"`
-	HandToBoardP50   float64 `json:"hand_to_board_during_load_p50_ms"`
-	HandToBoardMax   float64 `json:"hand_to_board_during_load_max_ms"`
-	HandsMeasured    int     `json:"hands_measured"`
-	Attempted        int64   `json:"signups_attempted"`
-	Succeeded        int64   `json:"signups_succeeded"`
-	Emails           int64   `json:"emails_sent"`
-	Duplicates       int64   `json:"email_duplicates"`
-	Lost             int64   `json:"lost"`
-	InFlight         int64   `json:"in_flight_at_drain_end"`
-	RunsFinished     int     `json:"runs_finished"`
-	Seconds          float64 `json:"seconds_from_start_to_last_run"`
-	PeakRSSMiB       float64 `json:"peak_rss_mib"`
-	AllComplete      bool    `json:"all_complete"`
-	BoardUnderSecond bool    `json:"board_under_1s"`
-	RSSUnderGiB      bool    `json:"rss_under_1gib"`
+	JoinP50        float64 `json:"join_p50_ms"`
+	JoinMax        float64 `json:"join_max_ms"`
+	JoinToBoardP50 float64 `json:"join_to_board_p50_ms"`
+	JoinToBoardMax float64 `json:"join_to_board_max_ms"`
+	HandToBoardP50 float64 `json:"hand_to_board_during_load_p50_ms"`
+	HandToBoardMax float64 `json:"hand_to_board_during_load_max_ms"`
+	HandsMeasured  int     `json:"hands_measured"`
+	Attempted      int64   `json:"signups_attempted"`
+	Succeeded      int64   `json:"signups_succeeded"`
+	Emails         int64   `json:"emails_sent"`
+	Duplicates     int64   `json:"email_duplicates"`
+	Lost           int64   `json:"lost"`
+	InFlight       int64   `json:"in_flight_at_drain_end"`
+	// What the runs left in flight their sandboxes' consumers go on
+	// delivering: the room is audited in Redis until every stored user's
+	// email is sent (or the time runs out). DeliveredAllS is when the last
+	// sandbox had finished, from the start of the runs (0: not within the
+	// time); Final is the audit's sum then.
+	DeliveredAllS    float64    `json:"delivered_all_s"`
+	Final            *roomAudit `json:"final_audit,omitempty"`
+	RunsFinished     int        `json:"runs_finished"`
+	Seconds          float64    `json:"seconds_from_start_to_last_run"`
+	PeakRSSMiB       float64    `json:"peak_rss_mib"`
+	AllComplete      bool       `json:"all_complete"`
+	BoardUnderSecond bool       `json:"board_under_1s"`
+	RSSUnderGiB      bool       `json:"rss_under_1gib"`
 	// Failover is set for --instances 2 --kill-after D: the second
 	// instance is SIGKILLed D after the runs start.
 	Failover *failover `json:"failover,omitempty"`
@@ -312,6 +328,7 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 		f.NothingLost = f.TakenUp == f.Moved && f.Users > 0 && f.Emails == f.Users && f.Duplicates == 0 && f.Unfinished == 0
 	}
 	// The figures are read even when the time ran out.
+	capped := ctx
 	ctx, cancelRead := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancelRead()
 	rep.HandToBoardP50, rep.HandToBoardMax, rep.HandsMeasured = handLat.quantile(0.5), handLat.quantile(1), handLat.len()
@@ -334,12 +351,65 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 		rep.Lost += res.Lost
 		rep.InFlight += res.InFlight
 	}
+	// The room is complete when every user the runs stored has had their
+	// email, once: after the runs' own drains ended, their sandboxes'
+	// consumers go on with what was still in flight. The streams are
+	// watched until every sandbox is settled.
+	audit := context.WithoutCancel(capped)
+	waiting := map[*person]bool{}
+	for _, p := range people {
+		if !isMoved(p) {
+			waiting[p] = true
+		}
+	}
+	for len(waiting) > 0 && capped.Err() == nil {
+		var left int64
+		for p := range waiting {
+			ok, n, err := r.settled(audit, sandboxOf(p.lab))
+			if err != nil {
+				return fmt.Errorf("look at a sandbox's stream: %w", err)
+			}
+			left += n
+			if ok {
+				delete(waiting, p)
+			}
+		}
+		if len(waiting) == 0 {
+			rep.DeliveredAllS = round(time.Since(runStart).Seconds(), 1)
+			break
+		}
+		fmt.Fprintf(os.Stderr, "%4.0f s: %d sandboxes still sending, about %d emails to go, RSS %.0f MiB\n",
+			time.Since(runStart).Seconds(), len(waiting), left, first.peakMiB())
+		select {
+		case <-capped.Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	// Then the whole audit, user by user.
+	rep.Final = &roomAudit{}
+	for _, p := range people {
+		if isMoved(p) {
+			continue
+		}
+		tot, err := r.totals(audit, sandboxOf(p.lab))
+		if err != nil {
+			return fmt.Errorf("audit a sandbox: %w", err)
+		}
+		rep.Final.Users += tot.Users
+		rep.Final.Emails += tot.EmailsSent
+		rep.Final.Duplicates += tot.EmailDuplicates
+		rep.Final.Unfinished += tot.Unfinished
+	}
+	if rep.Final.Unfinished > 0 {
+		rep.DeliveredAllS = 0
+	}
 	for _, a := range apps {
 		rep.PeakRSSMiB = max(rep.PeakRSSMiB, round(a.peakMiB(), 0))
 	}
 	finishing := o.Participants - len(moved)
-	rep.AllComplete = rep.RunsFinished == finishing && rep.Lost == 0 && rep.InFlight == 0 && rep.Duplicates == 0 &&
-		rep.Succeeded == int64(finishing*o.Signups) && rep.Emails == rep.Succeeded &&
+	rep.AllComplete = rep.RunsFinished == finishing && rep.Lost == 0 && rep.Duplicates == 0 &&
+		rep.Succeeded == int64(finishing*o.Signups) && rep.DeliveredAllS > 0 &&
+		rep.Final.Users == rep.Succeeded && rep.Final.Emails == rep.Final.Users && rep.Final.Duplicates == 0 &&
 		(rep.Failover == nil || rep.Failover.NothingLost)
 	rep.BoardUnderSecond = rep.JoinToBoardMax < 1000 && rep.HandToBoardMax < 1000
 	rep.RSSUnderGiB = rep.PeakRSSMiB < 1024
@@ -358,6 +428,13 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 	t.add("emails sent / duplicates", fmt.Sprintf("%d / %d", rep.Emails, rep.Duplicates))
 	t.add("lost / in flight at drain end", fmt.Sprintf("%d / %d", rep.Lost, rep.InFlight))
 	t.add("start to last run's end, s", rep.Seconds)
+	if rep.DeliveredAllS > 0 {
+		t.add("start to the room's last email, s", rep.DeliveredAllS)
+	} else {
+		t.add("start to the room's last email, s", "not within --duration")
+	}
+	t.add("afterwards in Redis: users / emails / duplicates / unfinished", fmt.Sprintf("%d / %d / %d / %d",
+		rep.Final.Users, rep.Final.Emails, rep.Final.Duplicates, rep.Final.Unfinished))
 	t.add("app peak RSS, MiB (largest instance)", rep.PeakRSSMiB)
 	if f := rep.Failover; f != nil {
 		t.add("second instance killed at, s", f.KilledAtS)
@@ -417,8 +494,17 @@ func startApp(ctx context.Context, bin, redisURL string, o workshopOpts) (*app, 
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	// The app's private listener, for its metrics and profiles while the
+	// room runs.
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	metricsAddr := mln.Addr().String()
+	mln.Close()
 	n := o.Participants
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--redis-url", redisURL, "--metrics-addr", "", "--log-level", "warn",
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--redis-url", redisURL, "--metrics-addr", metricsAddr, "--log-level", "warn",
 		"--lab-max", strconv.Itoa(n+10), "--lab-per-address", "0", "--lab-inflight", strconv.Itoa(n*o.Concurrency+64),
 		"--rate-joins", "off", "--rate-sandboxes", "off", "--rate-workshops", "off",
 		"--workshop-participants", strconv.Itoa(n), "--max-conns", strconv.Itoa(8*n+512), "--advertise-url", "http://"+addr)
@@ -449,6 +535,7 @@ func startApp(ctx context.Context, bin, redisURL string, o workshopOpts) (*app, 
 		if res, err := http.Get(a.base + "/readyz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
+				fmt.Fprintf(os.Stderr, "serve at %s; its metrics and profiles at http://%s/debug/pprof/\n", a.base, metricsAddr)
 				return a, nil
 			}
 		}

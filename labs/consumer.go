@@ -30,6 +30,8 @@ const claimGap = 50 * time.Millisecond
 
 // batchWindow is about how long one batch should take, so that a slow
 // service does not leave one consumer with a long queue while others idle.
+// A batch also fits in a sixth of the lease where it can, so that its last
+// messages are handled before their leases need renewing (renewLeases).
 const batchWindow = 200 * time.Millisecond
 
 // consumer is one member of a consumer group in this process.
@@ -82,13 +84,15 @@ func (c *consumer) stopping() bool {
 	}
 }
 
-// batchSize is how many messages to take at once: about a batchWindow's
-// worth at the pace seen so far, at least one, at most limit.
-func (c *consumer) batchSize(limit int) int {
+// batchSize is how many messages to take at once: about a window's worth
+// (batchWindow or a sixth of the lease, the shorter) at the pace seen so
+// far, at least one, at most limit.
+func (c *consumer) batchSize(limit int, lease time.Duration) int {
 	if c.perMessage <= 0 {
 		return limit
 	}
-	return max(1, min(limit, int(batchWindow/c.perMessage)))
+	window := min(batchWindow, lease/6)
+	return max(1, min(limit, int(window/c.perMessage)))
 }
 
 // timed folds one message's handling time into the moving average.
@@ -104,17 +108,27 @@ func (c *consumer) timed(d time.Duration) {
 // an entry another consumer took meanwhile is marked lost.
 type held struct {
 	mu  sync.Mutex
-	ids map[string]bool // entry id -> lost
+	ids map[string]holding
 }
 
-func (h *held) add(ds []stream.Delivery) {
+// holding is one entry in a consumer's hands: since when its lease runs
+// (it was read, claimed or last renewed) and whether another took it.
+type holding struct {
+	since time.Time
+	lost  bool
+}
+
+// add takes ds into the consumer's hands; at is when the read or claim
+// that handed them over was sent, which is no later than Redis reset their
+// idle time.
+func (h *held) add(ds []stream.Delivery, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.ids == nil {
-		h.ids = map[string]bool{}
+		h.ids = map[string]holding{}
 	}
 	for _, d := range ds {
-		h.ids[d.ID] = false
+		h.ids[d.ID] = holding{since: at}
 	}
 }
 
@@ -124,24 +138,35 @@ func (h *held) remove(id string) {
 	h.mu.Unlock()
 }
 
-func (h *held) list() []string {
+// aged lists the entries still held whose lease has run for at least age:
+// work finished sooner never costs a renewal.
+func (h *held) aged(now time.Time, age time.Duration) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]string, 0, len(h.ids))
-	for id, lost := range h.ids {
-		if !lost {
+	var out []string
+	for id, e := range h.ids {
+		if !e.lost && now.Sub(e.since) >= age {
 			out = append(out, id)
 		}
 	}
 	return out
 }
 
-func (h *held) lose(ids []string) {
+// renewed notes the outcome of a renewal sent at at: lost entries are
+// another consumer's now, the rest run a fresh lease.
+func (h *held) renewed(ids, lost []string, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, id := range ids {
-		if _, ok := h.ids[id]; ok {
-			h.ids[id] = true
+		if e, ok := h.ids[id]; ok {
+			e.since = at
+			h.ids[id] = e
+		}
+	}
+	for _, id := range lost {
+		if e, ok := h.ids[id]; ok {
+			e.lost = true
+			h.ids[id] = e
 		}
 	}
 }
@@ -149,21 +174,26 @@ func (h *held) lose(ids []string) {
 func (h *held) lost(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.ids[id]
+	return h.ids[id].lost
 }
 
 // renewLeases keeps the consumer's hold on the entries in its hands fresh,
-// every third of the lease, however long the service takes; it stops when
-// the returned function is called (as a crash does, abruptly).
+// however long the service takes; it stops when the returned function is
+// called (as a crash does, abruptly). It looks every sixth of the lease and
+// renews the entries held for a sixth of it or more, so, as when every entry
+// was renewed every third, none goes a third of its lease unrenewed; but a
+// consumer whose messages take milliseconds (most of them) sends no renewals.
 func (g *group) renewLeases(ctx context.Context, c *consumer) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			if !sleep(ctx, done, max(g.sb.Settings().Lease/3, 10*time.Millisecond)) {
+			every := max(g.sb.Settings().Lease/6, 5*time.Millisecond)
+			if !sleep(ctx, done, every) {
 				return
 			}
-			ids := c.held.list()
+			now := time.Now()
+			ids := c.held.aged(now, every)
 			if len(ids) == 0 || g.sb.Settings().NoLeaseRenewal {
 				continue
 			}
@@ -174,7 +204,7 @@ func (g *group) renewLeases(ctx context.Context, c *consumer) func() {
 				}
 				continue
 			}
-			c.held.lose(lost)
+			c.held.renewed(ids, lost, now)
 		}
 	})
 	return func() { close(done); wg.Wait() }
@@ -196,19 +226,25 @@ func (g *group) run(c *consumer) error {
 		var probe func(error)
 		switch g.breaker.State() {
 		case gobreaker.StateOpen:
+			g.flush(c)
 			sleep(ctx, c.stop, poll)
 			continue
 		case gobreaker.StateHalfOpen:
 			done, err := g.breaker.Allow()
 			if err != nil { // another consumer is probing
+				g.flush(c)
 				sleep(ctx, c.stop, poll)
 				continue
 			}
 			probe = done
 		}
+		took := time.Now() // no later than Redis starts the batch's leases
 		batch, err := g.take(ctx, c, s, probe != nil)
 		if probe != nil && (err != nil || len(batch) == 0) {
 			probe(errNotTried)
+		}
+		if err != nil || len(batch) == 0 {
+			g.flush(c) // nothing to start: the last message is acknowledged alone
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -235,7 +271,7 @@ func (g *group) run(c *consumer) error {
 			continue
 		}
 		c.idleFor = 0
-		if err := g.handle(ctx, c, s, batch, probe); err != nil {
+		if err := g.handle(ctx, c, s, batch, took, probe); err != nil {
 			if errors.Is(err, errCrashed) {
 				log.Debug("consumer crashed before acknowledging")
 				return err
@@ -244,6 +280,7 @@ func (g *group) run(c *consumer) error {
 			sleep(ctx, c.stop, errWait)
 		}
 	}
+	g.flush(c)
 	return nil
 }
 
@@ -253,7 +290,7 @@ func (g *group) run(c *consumer) error {
 func (g *group) take(ctx context.Context, c *consumer, s Settings, probe bool) ([]stream.Delivery, error) {
 	n := 1
 	if !probe {
-		n = c.batchSize(g.sb.opt.BatchSize)
+		n = c.batchSize(g.sb.opt.BatchSize, s.Lease)
 	}
 	now := time.Now()
 	if c.recovering {
@@ -305,8 +342,8 @@ func (g *group) take(ctx context.Context, c *consumer, s Settings, probe bool) (
 // scheduled for a retry or dead-lettered) before the service is called with
 // the next, so a crash loses no finished work. A graceful stop, or the group pausing, hands
 // the untried rest back without spending their deliveries.
-func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []stream.Delivery, probe func(error)) error {
-	c.held.add(batch)
+func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []stream.Delivery, at time.Time, probe func(error)) error {
+	c.held.add(batch, at)
 	defer func() { // a probe slot nothing used must be given back
 		if probe != nil {
 			probe(errNotTried)
@@ -363,10 +400,14 @@ func (g *group) handle(ctx context.Context, c *consumer, s Settings, batch []str
 			g.release(c, batch[i:])
 			return err
 		}
-		c.held.remove(d.ID)
+		if c.finished == nil || c.finished.ID != d.ID {
+			c.held.remove(d.ID) // settled; a finished one is held until acknowledged
+		}
 	}
+	// The last message is acknowledged with the start of the next batch's
+	// first, or by run before the consumer waits for anything.
 	settled = true
-	return g.flush(c)
+	return nil
 }
 
 // flush acknowledges the message the consumer finished last, if it was not
@@ -380,6 +421,7 @@ func (g *group) flush(c *consumer) error {
 	ctx, cancel := context.WithTimeout(g.sb.hard, 5*time.Second)
 	defer cancel()
 	err := g.sb.store.Ack(ctx, g.name, *c.finished)
+	c.held.remove(c.finished.ID)
 	c.finished = nil
 	return err
 }
@@ -455,7 +497,10 @@ func (g *group) handleOne(ctx context.Context, c *consumer, s Settings, m messag
 		report(errNotTried)
 		return err
 	}
-	c.finished = nil
+	if c.finished != nil {
+		c.held.remove(c.finished.ID)
+		c.finished = nil
+	}
 	req := service.Request{UserID: ev.UserID, Email: ev.Email, RequestedAt: ev.RequestedAt, Run: ev.Run}
 	start := time.Now()
 	_, err := g.sb.client.Call(ctx, g.name, g.url, s.Timeout, req, ev.ID, ev.TraceParent)

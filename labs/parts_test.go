@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crossroads-learn/crossroads/internal/redistest"
+	"github.com/crossroads-learn/crossroads/labs/stream"
 )
 
 func TestMetricsAreSharedByEverySandboxOfARegistry(t *testing.T) {
@@ -93,4 +94,49 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, values ...str
 	}
 	t.Fatalf("no series %s%v", name, values)
 	return 0
+}
+
+// A consumer renews only what it has held for a sixth of the lease: quick
+// work costs no renewal, and what was renewed runs a fresh lease.
+func TestHeldEntriesAreRenewedOnlyOnceTheyHaveAged(t *testing.T) {
+	var h held
+	t0 := time.Now()
+	h.add([]stream.Delivery{{ID: "1-0"}, {ID: "2-0"}}, t0)
+	every := 100 * time.Millisecond
+	assert.Empty(t, h.aged(t0.Add(every/2), every), "held for half a renewal period")
+	assert.ElementsMatch(t, []string{"1-0", "2-0"}, h.aged(t0.Add(every), every))
+
+	h.remove("2-0") // finished and acknowledged
+	h.renewed([]string{"1-0"}, nil, t0.Add(every))
+	assert.Empty(t, h.aged(t0.Add(every*3/2), every), "renewed, its lease runs afresh")
+	assert.Equal(t, []string{"1-0"}, h.aged(t0.Add(2*every), every))
+
+	h.renewed([]string{"1-0"}, []string{"1-0"}, t0.Add(2*every))
+	assert.True(t, h.lost("1-0"), "another consumer has it")
+	assert.Empty(t, h.aged(t0.Add(time.Hour), every), "a lost entry is not renewed")
+}
+
+// Past samplersAtFullRate runs in progress, each samples its stream less
+// often, down to once a second; without a room, always at the fast rate.
+func TestTheRoomSpreadsStreamSamplingAsRunsGrow(t *testing.T) {
+	var none *Room
+	assert.Equal(t, sampleFast, none.sampleEvery())
+	none.startSampling()()
+
+	r := NewRoom(10)
+	var stops []func()
+	for range samplersAtFullRate {
+		stops = append(stops, r.startSampling())
+	}
+	assert.Equal(t, sampleFast, r.sampleEvery(), "up to %d runs sample at the full rate", samplersAtFullRate)
+	stops = append(stops, r.startSampling())
+	assert.Equal(t, 2*sampleFast, r.sampleEvery())
+	for range 20 * samplersAtFullRate {
+		stops = append(stops, r.startSampling())
+	}
+	assert.Equal(t, time.Second, r.sampleEvery(), "never less than once a second")
+	for _, stop := range stops {
+		stop()
+	}
+	assert.Equal(t, sampleFast, r.sampleEvery())
 }

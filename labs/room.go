@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,9 @@ type Room struct {
 	size  int
 	used  int
 	queue []*roomWaiter
+	// sampling counts the runs in progress, which read their stream's
+	// state between timeline points (see sampleEvery).
+	sampling atomic.Int64
 }
 
 type roomWaiter struct {
@@ -165,4 +169,33 @@ func (s *roomSlots) release() {
 		s.r.used -= s.n
 		s.r.grantLocked()
 	})
+}
+
+// Runs in progress read their stream's state ten times a second while the
+// room holds up to samplersAtFullRate of them; past that each reads less
+// often, so that the room's sampling costs Redis no more than that many
+// runs', down to once a second (each run's timeline point).
+const (
+	samplersAtFullRate = 30
+	sampleFast         = 100 * time.Millisecond
+)
+
+// startSampling counts a run in progress until the returned function is
+// called; a nil room counts nothing.
+func (r *Room) startSampling() (stop func()) {
+	if r == nil {
+		return func() {}
+	}
+	r.sampling.Add(1)
+	return func() { r.sampling.Add(-1) }
+}
+
+// sampleEvery is how long a run waits between two reads of its stream's
+// state.
+func (r *Room) sampleEvery() time.Duration {
+	if r == nil {
+		return sampleFast
+	}
+	n := r.sampling.Load()
+	return min(time.Second, sampleFast*time.Duration(max(1, (n+samplersAtFullRate-1)/samplersAtFullRate)))
 }

@@ -278,14 +278,20 @@ func (s *Sandbox) loading() bool { return s.runs.live() != nil }
 // and pending counts, closes one timeline point a second, and trims what
 // every group has finished with.
 func (s *Sandbox) sample(ctx context.Context, live *liveRun) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
+	defer s.opt.Room.startSampling()()
 	next := time.Now().Add(time.Second)
 	for {
-		select {
-		case <-ctx.Done():
+		wait := s.opt.Room.sampleEvery()
+		switch untilPoint := time.Until(next); {
+		case untilPoint <= 0:
+			// A late point (a busy machine) is closed a fast sample after
+			// the last, not at once: each point is about a second.
+			wait = min(wait, sampleFast)
+		case untilPoint < wait:
+			wait = untilPoint
+		}
+		if !sleep(ctx, nil, wait) {
 			return
-		case <-t.C:
 		}
 		if time.Now().Before(next) {
 			s.streamStats(ctx, false)

@@ -99,7 +99,8 @@ type Settings struct {
 	MaxDeliveries int           `json:"max_deliveries"`
 	MaxRetryAge   time.Duration `json:"max_retry_age"`
 	// Lease is how long a consumer's hold on a message lasts without
-	// renewal. A working consumer renews it every third of it, however slow
+	// renewal. A working consumer renews it before a third of it has gone
+	// (work done within a sixth of it costs none), however slow
 	// the service; a crashed one stops, and after Lease another consumer
 	// takes its messages over.
 	Lease time.Duration `json:"lease"`
@@ -233,7 +234,7 @@ func (s Settings) Validate() error {
 		return err
 	}
 	if err := checkDuration("lease", s.Lease, MinLease, time.Minute); err != nil {
-		return fieldErr("lease", "%v is not between %v and 1m0s: a consumer renews its lease every third of it, and renewals much faster than that cannot be trusted", s.Lease, MinLease)
+		return fieldErr("lease", "%v is not between %v and 1m0s: a consumer renews its lease before a third of it has gone, and renewals much faster than that cannot be trusted", s.Lease, MinLease)
 	}
 	return nil
 }

@@ -111,7 +111,7 @@ func (s *Sandbox) streamStats(ctx context.Context, fresh bool) (stream.State, er
 		}
 	} else {
 		for i, g := range st.Groups {
-			if st.Behind(g) {
+			if st.Behind(g) && !g.LagFromRedis() {
 				st.Groups[i].Lag = max(c.last[g.Name], 1)
 			}
 		}

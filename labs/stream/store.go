@@ -877,6 +877,8 @@ type GroupStats struct {
 	// RedisLag is the lag XINFO GROUPS reports: right on Redis 7, the whole
 	// stream length on the embedded server, so only tests compare it.
 	RedisLag int64 `json:"-"`
+	// lagKnown is set when Lag is Redis's own figure, which needs no count.
+	lagKnown bool
 }
 
 // State is the stream and its groups at one moment.
@@ -888,6 +890,10 @@ type State struct {
 	Groups []GroupStats
 }
 
+// LagFromRedis reports whether g.Lag is the figure Redis reported, which
+// CountLag leaves as it is.
+func (g GroupStats) LagFromRedis() bool { return g.lagKnown }
+
 // Behind reports whether a group has entries it was never handed.
 func (st State) Behind(g GroupStats) bool {
 	return st.LastID != "" && CompareIDs(g.LastDeliveredID, st.LastID) < 0
@@ -895,8 +901,8 @@ func (st State) Behind(g GroupStats) bool {
 
 // ReadState reads the stream length, newest id, dead-letter count and every
 // group's pending summary and waiting retries in one pipelined round trip; it
-// leaves Lag at zero (see CountLag), which is exact for groups that are not
-// behind.
+// fills in Lag where Redis reports it and otherwise leaves it at zero (see
+// CountLag), which is exact for groups that are not behind.
 func (s *Store) ReadState(ctx context.Context, groups []string) (State, error) {
 	var xlen, dlen *redis.IntCmd
 	var last *redis.XMessageSliceCmd
@@ -924,6 +930,14 @@ func (s *Store) ReadState(ctx context.Context, groups []string) (State, error) {
 	}
 	for _, g := range info.Val() {
 		stats := GroupStats{Name: g.Name, Consumers: g.Consumers, Pending: g.Pending, LastDeliveredID: g.LastDeliveredID, RedisLag: g.Lag}
+		// Redis 7 reports a group's lag, exactly, whenever it can tell it
+		// together with the entries the group has read; the embedded server
+		// reports no entries read (and the whole stream as lag), and Redis
+		// says nothing after a deletion inside the range. Only then is it
+		// counted (CountLag), which costs in proportion to the backlog.
+		if g.EntriesRead > 0 && g.Lag >= 0 {
+			stats.Lag, stats.lagKnown = g.Lag, true
+		}
 		if pc := pend[g.Name]; pc != nil && g.Pending > 0 {
 			stats.OldestPendingID = pc.Val().Lower
 		}
@@ -960,7 +974,7 @@ return {#r, r[#r][1]}`)
 // group; callers still throttle it.
 func (s *Store) CountLag(ctx context.Context, st *State, limit int64) error {
 	for i, g := range st.Groups {
-		if !st.Behind(g) {
+		if !st.Behind(g) || g.lagKnown {
 			continue
 		}
 		lag, err := s.countAfter(ctx, g.LastDeliveredID, st.Length, limit)

@@ -323,8 +323,9 @@ func TestAuditCountsOneRunOnly(t *testing.T) {
 
 }
 
-// Lag is counted from whichever side of the last-delivered id is shorter;
-// both ways must give the exact number, as Redis 7 reports it.
+// Lag is Redis 7's own figure where it reports one, and otherwise counted
+// from whichever side of the last-delivered id is shorter; both ways must
+// give the exact number.
 func TestLagCountFromEitherSide(t *testing.T) {
 	db := redistest.Open(t)
 	s := New(db.Client, redistest.Sandbox(t, db.Client))
@@ -354,9 +355,12 @@ func TestLagCountFromEitherSide(t *testing.T) {
 		want := map[string]int64{"email": 1_100, "analytics": 100}[g.Name]
 		assert.Equal(t, want, g.Lag, g.Name)
 		assert.Equal(t, int64(map[string]int{"email": 100, "analytics": 1_100}[g.Name]), g.Pending, g.Name)
-		if !db.Embedded {
-			assert.Equal(t, g.RedisLag, g.Lag, "Redis 7 agrees for %s", g.Name)
-		}
+		// Redis 7's own figure is taken as it is; the embedded server's
+		// is not (it reports the whole stream), so there it was counted.
+		assert.Equal(t, !db.Embedded, g.LagFromRedis(), g.Name)
+		counted, err := s.countAfter(ctx, g.LastDeliveredID, state.Length, 100_000)
+		require.NoError(t, err)
+		assert.Equal(t, want, counted, "the count agrees for %s", g.Name)
 	}
 }
 
