@@ -117,7 +117,7 @@ func runWeb(ctx context.Context, c *common, o webOpts) error {
 	if o.Lesson == "" {
 		o.Lesson = catalog.Chapters[min(1, len(catalog.Chapters)-1)].Slug
 	}
-	app, err := server.New(server.Config{RedisLabel: "Redis " + r.Version, Version: "bench", Redis: rc, Lessons: catalog,
+	app, err := server.New(server.Config{Content: content.FS, RedisLabel: "Redis " + r.Version, Version: "bench", Redis: rc, Lessons: catalog,
 		Recordings: recs, Ready: func(context.Context) error { return nil }})
 	if err != nil {
 		return fmt.Errorf("build the app's server: %w", err)

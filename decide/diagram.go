@@ -44,7 +44,7 @@ type Diagram struct {
 // questionnaire's words.
 func (t *Text) Diagrams(a Answers) []Diagram {
 	prompts := t.Prompts
-	res := Evaluate(a)
+	res := t.Evaluate(a)
 	var out []Diagram
 	for j, jr := range a.Journeys {
 		// Columns: breadth-first distance from the services nothing calls.

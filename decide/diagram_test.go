@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"github.com/crossroads-learn/crossroads/content"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,7 +12,7 @@ import (
 // in the second; the stock call a solid (sync) arrow, the receipt a dashed
 // one labelled with its event; the description says both in words.
 func TestDiagramsLayOutEachJourney(t *testing.T) {
-	txt, err := Questionnaire()
+	txt, err := Load(content.FS)
 	require.NoError(t, err)
 	a := Seed()
 	ds := txt.Diagrams(a)

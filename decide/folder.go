@@ -267,7 +267,7 @@ func NextNumber(ctx context.Context, dir string) (int, error) {
 // WriteRecord renders a into dir as NNNN-slug.md, numbered after the highest
 // existing record, creates the folder when needed and regenerates the index.
 // It never overwrites a file.
-func WriteRecord(ctx context.Context, dir string, a Answers, format string) (Record, error) {
+func (t *Text) WriteRecord(ctx context.Context, dir string, a Answers, format string) (Record, error) {
 	if format == FormatJSON {
 		return Record{}, invalidf("format json cannot be written as a record; use madr, nygard or minimal")
 	}
@@ -282,7 +282,7 @@ func WriteRecord(ctx context.Context, dir string, a Answers, format string) (Rec
 		if err != nil {
 			return Record{}, err
 		}
-		text, err := Render(a, Options{Format: format, Number: n})
+		text, err := t.Render(a, Options{Format: format, Number: n})
 		if err != nil {
 			return Record{}, invalidf("%v", err)
 		}
@@ -303,7 +303,7 @@ func WriteRecord(ctx context.Context, dir string, a Answers, format string) (Rec
 		}
 		r := parseRecord(text)
 		r.Number, r.File = n, name
-		return r, WriteIndex(ctx, dir)
+		return r, t.WriteIndex(ctx, dir)
 	}
 	return Record{}, fmt.Errorf("write record in %s: numbers kept being taken", dir)
 }
@@ -351,7 +351,7 @@ func findRecord(ctx context.Context, dir string, n int) (Record, error) {
 
 // SetStatus moves record n in dir to status, following the lifecycle, and
 // regenerates the index.
-func SetStatus(ctx context.Context, dir string, n int, status string) (Record, error) {
+func (t *Text) SetStatus(ctx context.Context, dir string, n int, status string) (Record, error) {
 	r, err := findRecord(ctx, dir, n)
 	if err != nil {
 		return Record{}, err
@@ -363,13 +363,13 @@ func SetStatus(ctx context.Context, dir string, n int, status string) (Record, e
 		return Record{}, err
 	}
 	r.Status, r.StatusLine = status, status
-	return r, WriteIndex(ctx, dir)
+	return r, t.WriteIndex(ctx, dir)
 }
 
 // Supersede marks record old as superseded by record new, writing a link
 // into both, and regenerates the index. It reads records written by
 // adr-tools as well as MADR ones.
-func Supersede(ctx context.Context, dir string, oldN, newN int) error {
+func (t *Text) Supersede(ctx context.Context, dir string, oldN, newN int) error {
 	if oldN == newN {
 		return invalidf("a record cannot supersede itself")
 	}
@@ -384,7 +384,6 @@ func Supersede(ctx context.Context, dir string, oldN, newN int) error {
 	if old.Status == "superseded" {
 		return invalidf("record %d is already superseded (%s)", oldN, old.StatusLine)
 	}
-	t := mustText()
 	ref := func(r Record) string { return fmt.Sprintf("[ADR-%04d](%s)", r.Number, r.File) }
 	if err := rewriteStatus(dir, old, fmt.Sprintf("superseded by ADR-%04d", nw.Number), t.label("superseded_by")+" "+ref(nw)); err != nil {
 		return err
@@ -392,7 +391,7 @@ func Supersede(ctx context.Context, dir string, oldN, newN int) error {
 	if err := addLink(dir, nw, t.label("supersedes")+" "+ref(old)); err != nil {
 		return err
 	}
-	return WriteIndex(ctx, dir)
+	return t.WriteIndex(ctx, dir)
 }
 
 // rewriteStatus replaces a record's status: the front matter line of a MADR
@@ -530,12 +529,11 @@ var unescapedPipe = regexp.MustCompile(`(^|[^\\])\|`)
 // WriteIndex regenerates the table of records in dir/README.md. Only the
 // part between the crossroads markers is replaced; a README without them
 // gets the table appended, so nothing a team wrote is lost.
-func WriteIndex(ctx context.Context, dir string) error {
+func (t *Text) WriteIndex(ctx context.Context, dir string) error {
 	recs, err := ListRecords(ctx, dir)
 	if err != nil {
 		return err
 	}
-	t := mustText()
 	ix := t.record.Index
 	var b strings.Builder
 	b.WriteString(indexStart + "\n")

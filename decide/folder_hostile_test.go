@@ -17,12 +17,12 @@ func TestFolderRefusesAbsurdRecordNumbers(t *testing.T) {
 	for _, name := range []string{"9223372036854775807-x.md", "99999999999999999999999-x.md", "1000000-x.md"} {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("# X\n\n## Status\n\nAccepted\n"), 0o644))
-		_, err := WriteRecord(t.Context(), dir, a, FormatMADR)
+		_, err := shipped.WriteRecord(t.Context(), dir, a, FormatMADR)
 		require.ErrorIs(t, err, ErrInvalid, name)
 		assert.Contains(t, err.Error(), filepath.Join(dir, name)+": record numbers above 999999 are not supported; rename the file")
 		entries, _ := os.ReadDir(dir)
 		assert.Len(t, entries, 1, "nothing was written")
-		assert.ErrorIs(t, WriteIndex(t.Context(), dir), ErrInvalid)
+		assert.ErrorIs(t, shipped.WriteIndex(t.Context(), dir), ErrInvalid)
 	}
 	// The highest allowed number is read, but nothing can follow it.
 	dir := t.TempDir()
@@ -30,7 +30,7 @@ func TestFolderRefusesAbsurdRecordNumbers(t *testing.T) {
 	recs, err := ListRecords(t.Context(), dir)
 	require.NoError(t, err)
 	assert.Equal(t, MaxRecordNumber, recs[0].Number)
-	_, err = WriteRecord(t.Context(), dir, a, FormatMADR)
+	_, err = shipped.WriteRecord(t.Context(), dir, a, FormatMADR)
 	require.ErrorIs(t, err, ErrInvalid)
 	assert.Contains(t, err.Error(), "already has the highest record number 999999")
 }
@@ -61,12 +61,12 @@ func TestFolderNeverOpensAPipe(t *testing.T) {
 
 	for name, op := range map[string]func() error{
 		"write": func() error {
-			_, err := WriteRecord(t.Context(), dir, loadExample(t, "checkout.yaml"), FormatMADR)
+			_, err := shipped.WriteRecord(t.Context(), dir, loadExample(t, "checkout.yaml"), FormatMADR)
 			return err
 		},
-		"status":    func() error { _, err := SetStatus(t.Context(), dir, 3, "deprecated"); return err },
-		"supersede": func() error { return Supersede(t.Context(), dir, 1, 3) },
-		"index":     func() error { return WriteIndex(t.Context(), dir) },
+		"status":    func() error { _, err := shipped.SetStatus(t.Context(), dir, 3, "deprecated"); return err },
+		"supersede": func() error { return shipped.Supersede(t.Context(), dir, 1, 3) },
+		"index":     func() error { return shipped.WriteIndex(t.Context(), dir) },
 	} {
 		assert.ErrorIs(t, within(t, 5*time.Second, op), ErrInvalid, name)
 	}
@@ -74,7 +74,7 @@ func TestFolderNeverOpensAPipe(t *testing.T) {
 	// A README.md that is a pipe is not read either.
 	dir = copyDir(t, "testdata/adr-tools")
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "README.md"), 0o644))
-	err = within(t, 5*time.Second, func() error { return WriteIndex(t.Context(), dir) })
+	err = within(t, 5*time.Second, func() error { return shipped.WriteIndex(t.Context(), dir) })
 	require.ErrorIs(t, err, ErrInvalid)
 	assert.Contains(t, err.Error(), "README.md is a named pipe")
 
@@ -92,12 +92,12 @@ func TestFolderOperationsStopWhenCancelled(t *testing.T) {
 	cancel()
 	_, err := ListRecords(ctx, dir)
 	assert.ErrorIs(t, err, context.Canceled)
-	_, err = WriteRecord(ctx, dir, loadExample(t, "checkout.yaml"), FormatMADR)
+	_, err = shipped.WriteRecord(ctx, dir, loadExample(t, "checkout.yaml"), FormatMADR)
 	assert.ErrorIs(t, err, context.Canceled)
-	_, err = SetStatus(ctx, dir, 3, "deprecated")
+	_, err = shipped.SetStatus(ctx, dir, 3, "deprecated")
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.ErrorIs(t, Supersede(ctx, dir, 1, 3), context.Canceled)
-	assert.ErrorIs(t, WriteIndex(ctx, dir), context.Canceled)
+	assert.ErrorIs(t, shipped.Supersede(ctx, dir, 1, 3), context.Canceled)
+	assert.ErrorIs(t, shipped.WriteIndex(ctx, dir), context.Canceled)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Len(t, entries, 3, "nothing was written")

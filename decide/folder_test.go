@@ -62,14 +62,14 @@ func TestReadAdrToolsRecords(t *testing.T) {
 func TestWriteRecordNumbersAfterHighest(t *testing.T) {
 	dir := copyDir(t, "testdata/adr-tools")
 	a := loadExample(t, "checkout.yaml")
-	r, err := WriteRecord(t.Context(), dir, a, FormatMADR)
+	r, err := shipped.WriteRecord(t.Context(), dir, a, FormatMADR)
 	require.NoError(t, err)
 	assert.Equal(t, 4, r.Number)
 	assert.Equal(t, "0004-checkout-communication.md", r.File)
-	want, _ := Render(a, Options{Format: FormatMADR, Number: 4})
+	want, _ := shipped.Render(a, Options{Format: FormatMADR, Number: 4})
 	assert.Equal(t, want, read(t, filepath.Join(dir, r.File)))
 
-	ny, err := WriteRecord(t.Context(), dir, a, FormatNygard)
+	ny, err := shipped.WriteRecord(t.Context(), dir, a, FormatNygard)
 	require.NoError(t, err)
 	assert.Equal(t, "0005-checkout-communication.md", ny.File)
 	assert.True(t, strings.HasPrefix(read(t, filepath.Join(dir, ny.File)), "# 5. Checkout communication\n"))
@@ -79,17 +79,17 @@ func TestWriteRecordNumbersAfterHighest(t *testing.T) {
 	assert.Contains(t, idx, "| [0004](0004-checkout-communication.md) | Checkout communication | proposed |")
 	assert.Contains(t, idx, "| [0005](0005-checkout-communication.md) | Checkout communication | Proposed |")
 
-	_, err = WriteRecord(t.Context(), dir, a, FormatJSON)
+	_, err = shipped.WriteRecord(t.Context(), dir, a, FormatJSON)
 	assert.ErrorIs(t, err, ErrInvalid)
 }
 
 func TestWriteRecordCreatesFolderAndGaps(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "docs", "decisions")
-	r, err := WriteRecord(t.Context(), dir, loadExample(t, "checkout.yaml"), FormatMinimal)
+	r, err := shipped.WriteRecord(t.Context(), dir, loadExample(t, "checkout.yaml"), FormatMinimal)
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.Number)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "0041-later.md"), []byte("# Later\n\n## Status\n\nAccepted\n"), 0o644))
-	r, err = WriteRecord(t.Context(), dir, loadExample(t, "checkout.yaml"), FormatMinimal)
+	r, err = shipped.WriteRecord(t.Context(), dir, loadExample(t, "checkout.yaml"), FormatMinimal)
 	require.NoError(t, err)
 	assert.Equal(t, 42, r.Number)
 }
@@ -100,7 +100,7 @@ func TestWriteRecordConcurrentWritersNeverOverwrite(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
-		wg.Go(func() { _, errs[i] = WriteRecord(t.Context(), dir, a, FormatMADR) })
+		wg.Go(func() { _, errs[i] = shipped.WriteRecord(t.Context(), dir, a, FormatMADR) })
 	}
 	wg.Wait()
 	recs, err := ListRecords(t.Context(), dir)
@@ -118,8 +118,8 @@ func TestWriteRecordConcurrentWritersNeverOverwrite(t *testing.T) {
 func TestIndexKeepsTeamText(t *testing.T) {
 	dir := copyDir(t, "testdata/madr")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "README.md"), []byte("# Our decisions\n\nHand-written intro.\n"), 0o644))
-	require.NoError(t, WriteIndex(t.Context(), dir))
-	require.NoError(t, WriteIndex(t.Context(), dir))
+	require.NoError(t, shipped.WriteIndex(t.Context(), dir))
+	require.NoError(t, shipped.WriteIndex(t.Context(), dir))
 	idx := read(t, filepath.Join(dir, "README.md"))
 	assert.True(t, strings.HasPrefix(idx, "# Our decisions\n\nHand-written intro.\n\n<!-- crossroads:index -->\n"))
 	assert.Equal(t, 1, strings.Count(idx, "<!-- crossroads:index -->"), "regenerating replaces, never duplicates")
@@ -128,15 +128,15 @@ func TestIndexKeepsTeamText(t *testing.T) {
 func TestSetStatusLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	a := loadExample(t, "checkout.yaml")
-	madr, err := WriteRecord(t.Context(), dir, a, FormatMADR)
+	madr, err := shipped.WriteRecord(t.Context(), dir, a, FormatMADR)
 	require.NoError(t, err)
-	ny, err := WriteRecord(t.Context(), dir, a, FormatNygard)
+	ny, err := shipped.WriteRecord(t.Context(), dir, a, FormatNygard)
 	require.NoError(t, err)
 
-	_, err = SetStatus(t.Context(), dir, madr.Number, "accepted")
+	_, err = shipped.SetStatus(t.Context(), dir, madr.Number, "accepted")
 	require.NoError(t, err)
 	assert.Contains(t, read(t, filepath.Join(dir, madr.File)), "---\nstatus: accepted\ndate: 2026-11-25\n")
-	_, err = SetStatus(t.Context(), dir, ny.Number, "accepted")
+	_, err = shipped.SetStatus(t.Context(), dir, ny.Number, "accepted")
 	require.NoError(t, err)
 	assert.Contains(t, read(t, filepath.Join(dir, ny.File)), "## Status\n\nAccepted\n\n## Context")
 	assert.Contains(t, read(t, filepath.Join(dir, "README.md")), "| [0001](0001-checkout-communication.md) | Checkout communication | accepted |")
@@ -151,39 +151,39 @@ func TestSetStatusLifecycle(t *testing.T) {
 		{madr.Number, "done", `record 1: invalid request: status "done": must be proposed, accepted, rejected, deprecated or superseded`},
 		{9, "accepted", "invalid request: no record number 9 in " + dir},
 	} {
-		_, err := SetStatus(t.Context(), dir, tc.n, tc.status)
+		_, err := shipped.SetStatus(t.Context(), dir, tc.n, tc.status)
 		require.Error(t, err)
 		assert.True(t, errors.Is(err, ErrInvalid))
 		assert.Equal(t, tc.msg, err.Error())
 	}
-	_, err = SetStatus(t.Context(), dir, madr.Number, "deprecated")
+	_, err = shipped.SetStatus(t.Context(), dir, madr.Number, "deprecated")
 	require.NoError(t, err)
-	_, err = SetStatus(t.Context(), dir, madr.Number, "accepted")
+	_, err = shipped.SetStatus(t.Context(), dir, madr.Number, "accepted")
 	assert.ErrorContains(t, err, "a deprecated record is final")
 }
 
 func TestSupersedeAdrToolsAndMADR(t *testing.T) {
 	dir := copyDir(t, "testdata/adr-tools")
 	a := loadExample(t, "checkout.yaml")
-	r, err := WriteRecord(t.Context(), dir, a, FormatMADR)
+	r, err := shipped.WriteRecord(t.Context(), dir, a, FormatMADR)
 	require.NoError(t, err)
 
 	// A MADR record supersedes an adr-tools one.
-	require.NoError(t, Supersede(t.Context(), dir, 3, r.Number))
+	require.NoError(t, shipped.Supersede(t.Context(), dir, 3, r.Number))
 	old := read(t, filepath.Join(dir, "0003-use-events-for-notifications.md"))
 	assert.Contains(t, old, "## Status\n\nSuperseded by [ADR-0004](0004-checkout-communication.md)\n\nSupercedes [2. Use REST")
 	nw := read(t, filepath.Join(dir, r.File))
 	assert.Contains(t, nw, "# Checkout communication\n\nSupersedes [ADR-0003](0003-use-events-for-notifications.md).\n")
 
 	// The adr-tools spelling is read as superseded: it cannot be superseded twice.
-	err = Supersede(t.Context(), dir, 2, r.Number)
+	err = shipped.Supersede(t.Context(), dir, 2, r.Number)
 	require.ErrorIs(t, err, ErrInvalid)
 	assert.Contains(t, err.Error(), "record 2 is already superseded (Superceded by")
 
 	// A MADR record superseded by a Nygard one.
-	ny, err := WriteRecord(t.Context(), dir, a, FormatNygard)
+	ny, err := shipped.WriteRecord(t.Context(), dir, a, FormatNygard)
 	require.NoError(t, err)
-	require.NoError(t, Supersede(t.Context(), dir, r.Number, ny.Number))
+	require.NoError(t, shipped.Supersede(t.Context(), dir, r.Number, ny.Number))
 	nw = read(t, filepath.Join(dir, r.File))
 	assert.Contains(t, nw, "---\nstatus: superseded by ADR-0005\n")
 	assert.Contains(t, nw, "Superseded by [ADR-0005](0005-checkout-communication.md).")
@@ -195,6 +195,6 @@ func TestSupersedeAdrToolsAndMADR(t *testing.T) {
 	idx := read(t, filepath.Join(dir, "README.md"))
 	assert.Contains(t, idx, "| [0004](0004-checkout-communication.md) | Checkout communication | superseded by ADR-0005 |")
 
-	assert.ErrorIs(t, Supersede(t.Context(), dir, 1, 1), ErrInvalid)
-	assert.ErrorIs(t, Supersede(t.Context(), dir, 1, 77), ErrInvalid)
+	assert.ErrorIs(t, shipped.Supersede(t.Context(), dir, 1, 1), ErrInvalid)
+	assert.ErrorIs(t, shipped.Supersede(t.Context(), dir, 1, 77), ErrInvalid)
 }

@@ -189,9 +189,9 @@ func TestLogRefreshReadsChanges(t *testing.T) {
 
 	// The command line supersedes a record while the log is open.
 	a := loadExample(t, "checkout.yaml")
-	r, err := WriteRecord(t.Context(), dir, a, FormatMADR)
+	r, err := shipped.WriteRecord(t.Context(), dir, a, FormatMADR)
 	require.NoError(t, err)
-	require.NoError(t, Supersede(t.Context(), dir, 3, r.Number))
+	require.NoError(t, shipped.Supersede(t.Context(), dir, 3, r.Number))
 	fresh, err := l.Refresh(t.Context())
 	require.NoError(t, err)
 	require.NotSame(t, l, fresh)

@@ -90,10 +90,10 @@ func FuzzParse(f *testing.F) {
 		}
 		a = a.Normalized("2026-11-25")
 		for _, format := range Formats {
-			out, err := Render(a, Options{Format: format})
+			out, err := shipped.Render(a, Options{Format: format})
 			require.NoError(t, err)
 			require.True(t, utf8.ValidString(out))
-			again, _ := Render(a, Options{Format: format})
+			again, _ := shipped.Render(a, Options{Format: format})
 			require.Equal(t, out, again, "rendering %s is deterministic", format)
 		}
 	})
@@ -126,11 +126,11 @@ func FuzzRenderUserText(f *testing.F) {
 			}}},
 			Fallback: Fallback{Runbook: context, DeadLetterDestination: title}}
 		for _, format := range []string{FormatMADR, FormatNygard, FormatMinimal} {
-			out, err := Render(a, Options{Format: format})
+			out, err := shipped.Render(a, Options{Format: format})
 			require.NoError(t, err)
 			assertSafeMarkdown(t, out)
 		}
-		out, err := Render(a, Options{Format: FormatJSON})
+		out, err := shipped.Render(a, Options{Format: FormatJSON})
 		require.NoError(t, err)
 		var rec JSONResult
 		require.NoError(t, json.Unmarshal([]byte(out), &rec), "the JSON record parses")

@@ -29,17 +29,17 @@ type Options struct {
 // the date comes from a.Date, so equal answers give byte-identical records on
 // every surface. Unknown formats are an error; any answers render (the
 // wizard previews drafts), though only valid ones should be committed.
-func Render(a Answers, opt Options) (string, error) {
-	res := Evaluate(a)
+func (t *Text) Render(a Answers, opt Options) (string, error) {
+	res := t.Evaluate(a)
 	switch opt.Format {
 	case "", FormatMADR:
-		return renderMADR(a, res, false), nil
+		return t.renderMADR(a, res, false), nil
 	case FormatMinimal:
-		return renderMADR(a, res, true), nil
+		return t.renderMADR(a, res, true), nil
 	case FormatNygard:
-		return renderNygard(a, res, opt.Number), nil
+		return t.renderNygard(a, res, opt.Number), nil
 	case FormatJSON:
-		return renderJSON(a, res)
+		return t.renderJSON(a, res)
 	}
 	return "", fmt.Errorf("format %q: must be %s", opt.Format, orList(Formats))
 }
@@ -80,8 +80,7 @@ func titleOf(a Answers) string {
 	return EscapeInline(strings.TrimSpace(a.Title))
 }
 
-func renderMADR(a Answers, res Result, minimal bool) string {
-	t := mustText()
+func (t *Text) renderMADR(a Answers, res Result, minimal bool) string {
 	var b md
 	b.line("---")
 	b.line("status: ", yamlValue(a.Status))
@@ -132,8 +131,7 @@ func renderMADR(a Answers, res Result, minimal bool) string {
 	return strings.TrimRight(b.String(), "\n") + "\n"
 }
 
-func renderNygard(a Answers, res Result, number int) string {
-	t := mustText()
+func (t *Text) renderNygard(a Answers, res Result, number int) string {
 	var b md
 	if number > 0 {
 		b.heading(1, fmt.Sprintf("%d. %s", number, titleOf(a)))
@@ -261,7 +259,7 @@ func moreInformation(b *md, t *Text, a Answers, res Result, level int) {
 	for j, jr := range a.Journeys {
 		b.heading(level, t.label("table_journey")+": "+EscapeInline(jr.Name))
 		b.line("```mermaid")
-		b.WriteString(Mermaid(a, j))
+		b.WriteString(t.Mermaid(a, j))
 		b.line("```")
 		b.line()
 	}
@@ -318,11 +316,11 @@ func warningsSection(b *md, t *Text, res Result, level int) {
 // Mermaid draws journey j as a flowchart: synchronous calls are solid arrows
 // labelled with the interaction, asynchronous ones dashed and labelled with
 // the event.
-func Mermaid(a Answers, j int) string {
+func (t *Text) Mermaid(a Answers, j int) string {
 	if j < 0 || j >= len(a.Journeys) {
 		return ""
 	}
-	res := Evaluate(Answers{Journeys: []Journey{a.Journeys[j]}})
+	res := t.Evaluate(Answers{Journeys: []Journey{a.Journeys[j]}})
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
 	ids := map[string]string{}
@@ -366,9 +364,9 @@ type JSONResult struct {
 	ADRMarkdown  string    `json:"adr_markdown"`
 }
 
-func renderJSON(a Answers, res Result) (string, error) {
+func (t *Text) renderJSON(a Answers, res Result) (string, error) {
 	out := JSONResult{Title: a.Title, Pattern: res.Pattern, Interactions: res.Outcomes, Warnings: res.AllWarnings(),
-		ADRMarkdown: renderMADR(a, res, false)}
+		ADRMarkdown: t.renderMADR(a, res, false)}
 	if out.Interactions == nil {
 		out.Interactions = []Outcome{}
 	}

@@ -34,9 +34,9 @@ func TestGolden(t *testing.T) {
 				name += ".md"
 			}
 			t.Run(name, func(t *testing.T) {
-				got, err := Render(a, Options{Format: f})
+				got, err := shipped.Render(a, Options{Format: f})
 				require.NoError(t, err)
-				again, err := Render(a.Clone(), Options{Format: f})
+				again, err := shipped.Render(a.Clone(), Options{Format: f})
 				require.NoError(t, err)
 				require.Equal(t, got, again, "rendering is deterministic")
 				path := filepath.Join("testdata", "golden", name)
@@ -58,7 +58,7 @@ func TestGolden(t *testing.T) {
 func TestRenderSeedFromDesign(t *testing.T) {
 	a := loadExample(t, "checkout.yaml")
 	assert.Equal(t, "2026-11-25", a.Date, "the file's date wins over the injected one")
-	md, err := Render(a, Options{})
+	md, err := shipped.Render(a, Options{})
 	require.NoError(t, err)
 	for _, want := range []string{
 		"status: proposed\ndate: 2026-11-25\ndecision-makers: alice, bob\n",
@@ -71,25 +71,25 @@ func TestRenderSeedFromDesign(t *testing.T) {
 	} {
 		assert.Contains(t, md, want)
 	}
-	ny, err := Render(a, Options{Format: FormatNygard, Number: 7})
+	ny, err := shipped.Render(a, Options{Format: FormatNygard, Number: 7})
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(ny, "# 7. Checkout communication\n\nDate: 2026-11-25\n\n## Status\n\nProposed\n\n## Context\n"), ny[:120])
 }
 
 func TestMermaidEdges(t *testing.T) {
 	a := loadExample(t, "signup.yaml")
-	m := Mermaid(a, 0)
+	m := shipped.Mermaid(a, 0)
 	assert.Equal(t, "flowchart LR\n"+
 		"  n0[\"gateway\"]\n  n1[\"users\"]\n  n2[\"email\"]\n  n3[\"analytics\"]\n"+
 		"  n0 -->|\"Create user\"| n1\n"+
 		"  n1 -.->|\"SendWelcomeEmail\"| n2\n"+
 		"  n1 -.->|\"user.signedup\"| n3\n", m)
-	assert.Empty(t, Mermaid(a, 5))
+	assert.Empty(t, shipped.Mermaid(a, 5))
 }
 
 func TestRenderJSONShape(t *testing.T) {
 	a := loadExample(t, "signup.yaml")
-	out, err := Render(a, Options{Format: FormatJSON})
+	out, err := shipped.Render(a, Options{Format: FormatJSON})
 	require.NoError(t, err)
 	var got struct {
 		Title        string `json:"title"`
@@ -110,19 +110,19 @@ func TestRenderJSONShape(t *testing.T) {
 	assert.Contains(t, got.Interactions[1].Warnings[0].Message, "WelcomeEmailSent")
 	assert.NotEmpty(t, got.Interactions[1].Reasons)
 	assert.NotEmpty(t, got.Warnings)
-	md, _ := Render(a, Options{})
+	md, _ := shipped.Render(a, Options{})
 	assert.Equal(t, md, got.ADRMarkdown)
 }
 
 func TestRenderUnknownFormat(t *testing.T) {
-	_, err := Render(Seed(), Options{Format: "docx"})
+	_, err := shipped.Render(Seed(), Options{Format: "docx"})
 	require.EqualError(t, err, `format "docx": must be madr, nygard, minimal or json`)
 }
 
 func TestRenderHostileInputIsInert(t *testing.T) {
 	a := loadExample(t, "hostile.json")
 	for _, f := range []string{FormatMADR, FormatNygard, FormatMinimal} {
-		md, err := Render(a, Options{Format: f})
+		md, err := shipped.Render(a, Options{Format: f})
 		require.NoError(t, err)
 		assertSafeMarkdown(t, md)
 		html := markdownToHTML(t, md)

@@ -101,8 +101,7 @@ func Recommend(in Interaction) (pattern string, reasons []string) {
 
 // Evaluate applies the rules to every interaction and collects warnings. It
 // is pure: the same answers give the same result.
-func Evaluate(a Answers) Result {
-	t := mustText()
+func (t *Text) Evaluate(a Answers) Result {
 	var r Result
 	anySync, anyAsync, anyDLQ := false, false, false
 	for j, jr := range a.Journeys {

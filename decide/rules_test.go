@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"github.com/crossroads-learn/crossroads/content"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,7 +43,7 @@ func codes(ws []Warning) []string {
 func TestEvaluateWarnings(t *testing.T) {
 	one := func(in Interaction, obs Observability, fb Fallback) Result {
 		in.Name, in.From, in.To = "X", "a", "b"
-		return Evaluate(Answers{Journeys: []Journey{{Name: "J", Interactions: []Interaction{in}}}, Observability: obs, Fallback: fb})
+		return shipped.Evaluate(Answers{Journeys: []Journey{{Name: "J", Interactions: []Interaction{in}}}, Observability: obs, Fallback: fb})
 	}
 	p := "journeys[0].interactions[0]"
 	cases := []struct {
@@ -101,7 +102,7 @@ func TestSyncChainDeeperThanTwoHops(t *testing.T) {
 	notWaiting := Journey{Name: "Batch", Interactions: []Interaction{hop("a", "b", false), hop("b", "c", false), hop("c", "d", false)}}
 	cycle := Journey{Name: "Loop", Interactions: []Interaction{hop("a", "b", true), hop("b", "a", true)}}
 
-	res := Evaluate(Answers{Journeys: []Journey{two, three, notWaiting, cycle}, Observability: Observability{Tracing: true}})
+	res := shipped.Evaluate(Answers{Journeys: []Journey{two, three, notWaiting, cycle}, Observability: Observability{Tracing: true}})
 	require.Len(t, res.Warnings, 1)
 	w := res.Warnings[0]
 	assert.Equal(t, "sync-chain", w.Code)
@@ -114,18 +115,18 @@ func TestSyncChainDeeperThanTwoHops(t *testing.T) {
 func TestPatternOverall(t *testing.T) {
 	async := Interaction{Name: "n", From: "a", To: "b", Consistency: "eventual"}
 	sync := Interaction{Name: "n", From: "a", To: "b", Consistency: "strong"}
-	assert.Equal(t, Async, Evaluate(Answers{Journeys: []Journey{{Interactions: []Interaction{async}}}}).Pattern)
-	assert.Equal(t, Hybrid, Evaluate(Answers{Journeys: []Journey{{Interactions: []Interaction{async, sync}}}}).Pattern)
+	assert.Equal(t, Async, shipped.Evaluate(Answers{Journeys: []Journey{{Interactions: []Interaction{async}}}}).Pattern)
+	assert.Equal(t, Hybrid, shipped.Evaluate(Answers{Journeys: []Journey{{Interactions: []Interaction{async, sync}}}}).Pattern)
 	override := sync
 	override.Choice = "async"
-	res := Evaluate(Answers{Journeys: []Journey{{Interactions: []Interaction{override}}}})
+	res := shipped.Evaluate(Answers{Journeys: []Journey{{Interactions: []Interaction{override}}}})
 	assert.Equal(t, Sync, res.Outcomes[0].Recommendation)
 	assert.Equal(t, Async, res.Outcomes[0].Pattern)
 	assert.Contains(t, res.Outcomes[0].Reasons[len(res.Outcomes[0].Reasons)-1], "chose to hand it off")
 }
 
 func TestEveryWarningAndReasonHasWords(t *testing.T) {
-	txt, err := Questionnaire()
+	txt, err := Load(content.FS)
 	require.NoError(t, err)
 	for _, code := range []string{"sync-chain", "async-needs-strong", "command-event", "unclear-event", "missing-event",
 		"no-idempotency", "no-dead-letter", "no-consumer-lag", "no-rates", "no-dead-letter-alerts", "no-tracing", "no-timeout",
@@ -160,7 +161,7 @@ func TestStepOf(t *testing.T) {
 		"journeys[0].interactions[0].timeout_ms":  5, "journeys[0].interactions[0].dead_letter": 5, "fallback.on_exhausted": 5,
 		"status": 0, "date": 0, "(file)": 0,
 	} {
-		assert.Equal(t, want, StepOf(path), path)
+		assert.Equal(t, want, shipped.StepOf(path), path)
 	}
 }
 

@@ -79,7 +79,7 @@ func (t *Text) Items(a Answers, n int) []Item {
 	st := t.Steps[n-1]
 	pattern := map[[2]int]string{}
 	anyAsync := false
-	for _, o := range Evaluate(a).Outcomes {
+	for _, o := range t.Evaluate(a).Outcomes {
 		pattern[[2]int{o.JourneyIndex, o.Index}] = o.Pattern
 		anyAsync = anyAsync || o.Pattern == Async
 	}

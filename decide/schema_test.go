@@ -2,6 +2,7 @@ package decide
 
 import (
 	"encoding/json"
+	"github.com/crossroads-learn/crossroads/content"
 	"reflect"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func checkoutAnswers(t *testing.T) Answers {
 // and interactions' places gives back the whole answers: the schema covers
 // everything an answers file holds but its status and date.
 func TestEveryQuestionRoundTripsItsAnswer(t *testing.T) {
-	txt, err := Questionnaire()
+	txt, err := Load(content.FS)
 	require.NoError(t, err)
 	a := checkoutAnswers(t)
 	rebuilt := Answers{Status: a.Status, Date: a.Date}
@@ -86,7 +87,7 @@ func TestEveryQuestionRoundTripsItsAnswer(t *testing.T) {
 }
 
 func TestSetParsesAsAFormSends(t *testing.T) {
-	txt, err := Questionnaire()
+	txt, err := Load(content.FS)
 	require.NoError(t, err)
 	a := Answers{Journeys: []Journey{{Interactions: []Interaction{{}}}}}
 	item := func(path string) Item {
@@ -124,7 +125,7 @@ func TestSetParsesAsAFormSends(t *testing.T) {
 // Steps ask about an interaction what fits how it talks: its event and
 // idempotency when it is handed off, its timeout when it waits.
 func TestItemsFollowTheRecommendation(t *testing.T) {
-	txt, err := Questionnaire()
+	txt, err := Load(content.FS)
 	require.NoError(t, err)
 	a := checkoutAnswers(t) // interaction 0 waits, 1 is handed off
 	paths := func(n int) []string {
@@ -147,7 +148,7 @@ func TestItemsFollowTheRecommendation(t *testing.T) {
 }
 
 func TestDescribeNamesTheQuestionAndWhereItIs(t *testing.T) {
-	txt, err := Questionnaire()
+	txt, err := Load(content.FS)
 	require.NoError(t, err)
 	a := checkoutAnswers(t)
 	assert.Equal(t, "Checkout → Reserve inventory: Consistency", txt.Describe(a, "journeys[0].interactions[0].consistency"))
@@ -160,7 +161,7 @@ func TestDescribeNamesTheQuestionAndWhereItIs(t *testing.T) {
 }
 
 func TestTheSchemaRefusesWhatTheAnswersCannotHold(t *testing.T) {
-	txt, err := Questionnaire()
+	txt, err := Load(content.FS)
 	require.NoError(t, err)
 	for name, change := range map[string]func(q *Question){
 		"unknown kind":   func(q *Question) { q.Kind = "slider" },

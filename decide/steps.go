@@ -11,7 +11,7 @@ var indexSuffix = regexp.MustCompile(`\[\d+\]$`)
 // StepOf says on which of the five steps (1-5) the answer at path is asked,
 // so a surface can show a validation error next to its question. Fields that
 // belong to the record as a whole (status, date) and unknown paths give 0.
-func StepOf(path string) int {
+func (t *Text) StepOf(path string) int {
 	leaf := path
 	if i := strings.LastIndexByte(path, '.'); i >= 0 {
 		leaf = path[i+1:]
@@ -30,10 +30,6 @@ func StepOf(path string) int {
 	}
 	if leaf == "journeys" || leaf == "interactions" {
 		return 1
-	}
-	t, err := loadText()
-	if err != nil {
-		return 0
 	}
 	for n, s := range t.Steps {
 		for _, q := range s.Questions {

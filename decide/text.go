@@ -2,12 +2,10 @@ package decide
 
 import (
 	"fmt"
+	"io/fs"
 	"strings"
-	"sync"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/crossroads-learn/crossroads/content"
 )
 
 // Question is one question of the questionnaire as content/decide words it
@@ -75,12 +73,15 @@ type Text struct {
 	record  recordText
 }
 
-var loadText = sync.OnceValues(func() (*Text, error) {
+// Load reads the questionnaire and the record's words from fsys, the
+// content tree (content.FS in the binary: cmd passes it in). It checks them
+// against the schema; an error names the file and what is wrong.
+func Load(fsys fs.FS) (*Text, error) {
 	var t Text
-	if err := readYAML("decide/questionnaire.yaml", &t); err != nil {
+	if err := readYAML(fsys, "decide/questionnaire.yaml", &t); err != nil {
 		return nil, err
 	}
-	if err := readYAML("decide/record.yaml", &t.record); err != nil {
+	if err := readYAML(fsys, "decide/record.yaml", &t.record); err != nil {
 		return nil, err
 	}
 	if len(t.Steps) != 5 {
@@ -90,10 +91,10 @@ var loadText = sync.OnceValues(func() (*Text, error) {
 		return nil, fmt.Errorf("decide/questionnaire.yaml: %w", err)
 	}
 	return &t, nil
-})
+}
 
-func readYAML(name string, v any) error {
-	b, err := content.FS.ReadFile(name)
+func readYAML(fsys fs.FS, name string, v any) error {
+	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
@@ -103,21 +104,6 @@ func readYAML(name string, v any) error {
 		return fmt.Errorf("parse %s: %w", name, err)
 	}
 	return nil
-}
-
-// Questionnaire returns the words of the questionnaire. The content is
-// embedded, so an error means the binary was built from broken content; the
-// tests catch that.
-func Questionnaire() (*Text, error) { return loadText() }
-
-// mustText is for the renderers: the embedded content is checked by tests, so
-// a failure here is a build defect, not bad input.
-func mustText() *Text {
-	t, err := loadText()
-	if err != nil {
-		panic(fmt.Sprintf("decide: embedded content is broken: %v", err))
-	}
-	return t
 }
 
 // label returns a record label, or the key itself when content lacks it.

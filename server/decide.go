@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,19 +82,9 @@ func decideProgress(txt *decide.Text, current, reached int) []decideStepLink {
 	return out
 }
 
-func (s *Server) decideText(c *gin.Context) (*decide.Text, bool) {
-	txt, err := decide.Questionnaire()
-	if err != nil {
-		s.log.Error("decide content", "err", err)
-		s.errorPage(c, http.StatusInternalServerError, "The questionnaire could not be loaded.")
-		return nil, false
-	}
-	return txt, true
-}
-
 // draft loads the learner's draft or answers with an error page.
-func (s *Server) loadDecide(c *gin.Context) (decideDraft, bool, bool) {
-	d, found, err := s.loadDraft(c.Request.Context(), LearnerID(c))
+func (s *Server) loadDecide(c *gin.Context) (decide.Draft, bool, bool) {
+	d, found, err := s.drafts.Load(c.Request.Context(), LearnerID(c))
 	if err != nil {
 		s.log.Error("decide draft", "err", err)
 		c.Header("Retry-After", "5")
@@ -105,7 +96,7 @@ func (s *Server) loadDecide(c *gin.Context) (decideDraft, bool, bool) {
 
 // savedDraft loads the learner's draft for a page that needs one; without a
 // draft it sends the learner to the start page and reports false.
-func (s *Server) savedDraft(c *gin.Context) (decideDraft, bool) {
+func (s *Server) savedDraft(c *gin.Context) (decide.Draft, bool) {
 	d, found, ok := s.loadDecide(c)
 	if ok && !found {
 		c.Redirect(http.StatusSeeOther, "/decide")
@@ -113,12 +104,12 @@ func (s *Server) savedDraft(c *gin.Context) (decideDraft, bool) {
 	return d, ok && found
 }
 
-func (s *Server) decideSave(c *gin.Context, d decideDraft) bool {
-	err := s.saveDraft(c.Request.Context(), LearnerID(c), d)
+func (s *Server) decideSave(c *gin.Context, d decide.Draft) bool {
+	err := s.drafts.Save(c.Request.Context(), LearnerID(c), d)
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, errDecideDraftTooLarge):
+	case errors.Is(err, decide.ErrDraftTooLarge):
 		s.log.Info("decide draft refused", "err", err)
 		s.errorPage(c, http.StatusRequestEntityTooLarge, decideTooLargeMessage)
 	default:
@@ -130,13 +121,10 @@ func (s *Server) decideSave(c *gin.Context, d decideDraft) bool {
 }
 
 var decideTooLargeMessage = fmt.Sprintf("Together your answers are too large to keep: at most %d KB can be saved. "+
-	"Shorten the longest answers or remove a journey; the answers saved before are kept.", maxDecideDraftBytes>>10)
+	"Shorten the longest answers or remove a journey; the answers saved before are kept.", decide.MaxDraftBytes>>10)
 
 func (s *Server) decideStart(c *gin.Context) {
-	txt, ok := s.decideText(c)
-	if !ok {
-		return
-	}
+	txt := s.decideText
 	d, found, ok := s.loadDecide(c)
 	if !ok {
 		return
@@ -160,7 +148,7 @@ func (s *Server) decideBegin(c *gin.Context) {
 	if c.PostForm("from") == "example" {
 		a = decide.Seed()
 	}
-	if !s.decideSave(c, decideDraft{Answers: a.Normalized(s.decideToday()), Reached: 1}) {
+	if !s.decideSave(c, decide.Draft{Answers: a.Normalized(s.decideToday()), Reached: 1}) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/decide/step/1")
@@ -190,11 +178,8 @@ func (s *Server) decideStep(c *gin.Context) {
 	s.renderDecideStep(c, http.StatusOK, n, d, nil)
 }
 
-func (s *Server) renderDecideStep(c *gin.Context, status, n int, d decideDraft, errs []decide.FieldError) {
-	txt, ok := s.decideText(c)
-	if !ok {
-		return
-	}
+func (s *Server) renderDecideStep(c *gin.Context, status, n int, d decide.Draft, errs []decide.FieldError) {
+	txt := s.decideText
 	byPath := map[string]string{}
 	var links []decideErrorLink
 	for _, e := range errs {
@@ -208,7 +193,7 @@ func (s *Server) renderDecideStep(c *gin.Context, status, n int, d decideDraft, 
 		CanAddJourney: len(d.Answers.Journeys) < decide.MaxJourneys}
 	p.Fields, p.Journeys, p.Groups, p.After, p.Glossary = decideStepFields(txt, n, d.Answers, byPath)
 	p.Preview = newDecidePreview(txt, d.Answers)
-	p.Warnings = decide.Evaluate(d.Answers).AllWarnings()
+	p.Warnings = s.decideText.Evaluate(d.Answers).AllWarnings()
 	s.render(c, status, "decide", view{Title: fmt.Sprintf("Decide · step %d: %s", n, p.Step.Short), Section: "decide", Data: p})
 }
 
@@ -245,12 +230,9 @@ func (s *Server) decideStepPost(c *gin.Context) {
 		return
 	}
 	if !found {
-		d = decideDraft{Answers: blankDecideAnswers().Normalized(s.decideToday()), Reached: 1}
+		d = decide.Draft{Answers: blankDecideAnswers().Normalized(s.decideToday()), Reached: 1}
 	}
-	txt, ok := s.decideText(c)
-	if !ok {
-		return
-	}
+	txt := s.decideText
 	merged, errs := mergeDecideStep(txt, d.Answers, n, c.Request.PostForm)
 	d.Answers = merged
 	action := c.PostForm("action")
@@ -260,7 +242,7 @@ func (s *Server) decideStepPost(c *gin.Context) {
 	var clipped []decide.FieldError
 	d.Answers, clipped = decide.Clip(d.Answers)
 	errs = append(errs, clipped...)
-	if _, err := encodeDecideDraft(d); errors.Is(err, errDecideDraftTooLarge) {
+	if _, err := decide.EncodeDraft(d); errors.Is(err, decide.ErrDraftTooLarge) {
 		s.log.Info("decide draft refused", "err", err)
 		s.renderDecideStep(c, http.StatusRequestEntityTooLarge, n, d,
 			append(errs, decide.FieldError{Path: "(answers)", Msg: decideTooLargeMessage}))
@@ -306,7 +288,7 @@ func (s *Server) decideStepPost(c *gin.Context) {
 			var ve *decide.ValidationError
 			if errors.As(err, &ve) {
 				for _, f := range ve.Fields {
-					if decide.StepOf(f.Path) == n {
+					if s.decideText.StepOf(f.Path) == n {
 						errs = append(errs, f)
 					}
 				}
@@ -346,10 +328,7 @@ func (s *Server) decidePreview(c *gin.Context) {
 	if !ok {
 		return
 	}
-	txt, ok := s.decideText(c)
-	if !ok {
-		return
-	}
+	txt := s.decideText
 	merged, _ := mergeDecideStep(txt, d.Answers, n, c.Request.PostForm)
 	merged, _ = decide.Clip(merged)
 	c.Header("Cache-Control", "no-store")
@@ -361,10 +340,10 @@ func (s *Server) decidePreview(c *gin.Context) {
 			c.JSON(http.StatusInternalServerError, gin.H{"error": "the preview could not be drawn"})
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"html": html, "badges": decideBadges(merged)})
+		c.JSON(http.StatusOK, gin.H{"html": html, "badges": decideBadges(txt, merged)})
 		return
 	}
-	text, _ := decide.Render(merged, decide.Options{Format: decide.FormatMADR})
+	text, _ := s.decideText.Render(merged, decide.Options{Format: decide.FormatMADR})
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(text))
 }
 
@@ -385,7 +364,7 @@ func decideValidationLinks(txt *decide.Text, a decide.Answers, err error) []deci
 			out = append(out, decideErrorLink{ID: "/decide/review", Path: "…", Msg: more.MoreMessage()})
 			break
 		}
-		step := decide.StepOf(f.Path)
+		step := txt.StepOf(f.Path)
 		href := "/decide/review"
 		if step > 0 {
 			href = fmt.Sprintf("/decide/step/%d#%s", step, decideFieldID(f.Path))
@@ -400,10 +379,7 @@ func (s *Server) decideReview(c *gin.Context) {
 }
 
 func (s *Server) renderDecideReview(c *gin.Context, status int, extra []decideErrorLink) {
-	txt, ok := s.decideText(c)
-	if !ok {
-		return
-	}
+	txt := s.decideText
 	d, ok := s.savedDraft(c)
 	if !ok {
 		return
@@ -419,12 +395,12 @@ func (s *Server) renderDecideReview(c *gin.Context, status int, extra []decideEr
 			return
 		}
 	}
-	record, _ := decide.Render(d.Answers, decide.Options{Format: format})
+	record, _ := s.decideText.Render(d.Answers, decide.Options{Format: format})
 	errs := append(extra, decideValidationLinks(txt, d.Answers, decide.Validate(d.Answers))...)
 	if len(errs) > 0 && status == http.StatusOK {
 		status = http.StatusUnprocessableEntity
 	}
-	res := decide.Evaluate(d.Answers)
+	res := s.decideText.Evaluate(d.Answers)
 	s.render(c, status, "decide_review", view{Title: "Decide · review", Section: "decide", Data: struct {
 		Text     *decide.Text
 		Prompts  map[string]string
@@ -460,7 +436,7 @@ func (s *Server) decideRecord(c *gin.Context) {
 		s.renderDecideReview(c, http.StatusUnprocessableEntity, nil)
 		return
 	}
-	text, err := decide.Render(d.Answers, decide.Options{Format: format})
+	text, err := s.decideText.Render(d.Answers, decide.Options{Format: format})
 	if err != nil {
 		s.errorPage(c, http.StatusBadRequest, err.Error())
 		return
@@ -563,8 +539,8 @@ func (s *Server) decideUpload(c *gin.Context) {
 		s.renderDecideUploadError(c, http.StatusUnprocessableEntity, links)
 		return
 	}
-	d := decideDraft{Answers: a.Normalized(s.decideToday()), Reached: 6}
-	if _, err := encodeDecideDraft(d); errors.Is(err, errDecideDraftTooLarge) {
+	d := decide.Draft{Answers: a.Normalized(s.decideToday()), Reached: 6}
+	if _, err := decide.EncodeDraft(d); errors.Is(err, decide.ErrDraftTooLarge) {
 		s.log.Info("decide upload refused", "err", err)
 		s.renderDecideUploadError(c, http.StatusRequestEntityTooLarge, []decideErrorLink{{Path: "answers", Msg: decideTooLargeMessage}})
 		return
@@ -576,13 +552,10 @@ func (s *Server) decideUpload(c *gin.Context) {
 }
 
 func (s *Server) renderDecideUploadError(c *gin.Context, status int, errs []decideErrorLink) {
-	txt, ok := s.decideText(c)
-	if !ok {
-		return
-	}
+	txt := s.decideText
 	// The draft only adds a resume link here: if Redis cannot be reached,
 	// the page still says what was wrong with the file.
-	d, found, err := s.loadDraft(c.Request.Context(), LearnerID(c))
+	d, found, err := s.drafts.Load(c.Request.Context(), LearnerID(c))
 	if err != nil {
 		s.log.Warn("decide draft for the upload page", "err", err)
 	}
@@ -626,14 +599,11 @@ func (s *Server) decideReset(c *gin.Context) {
 		return
 	}
 	if c.PostForm("confirm") != "yes" {
-		txt, ok := s.decideText(c)
-		if !ok {
-			return
-		}
+		txt := s.decideText
 		s.render(c, http.StatusOK, "decide_discard", view{Title: txt.Prompts["discard_title"], Section: "decide", Data: txt.Prompts})
 		return
 	}
-	if err := s.deleteDraft(c.Request.Context(), LearnerID(c)); err != nil {
+	if err := s.drafts.Delete(c.Request.Context(), LearnerID(c)); err != nil {
 		s.log.Error("decide reset", "err", err)
 		c.Header("Retry-After", "5")
 		s.errorPage(c, http.StatusServiceUnavailable, "Your answers could not be removed right now. Please try again in a moment.")
@@ -649,4 +619,12 @@ type decideStartPage struct {
 	Resume string
 	Title  string
 	Error  []decideErrorLink
+}
+
+// encodeDecideJSON writes answers as indented JSON, the same shape the CLI reads.
+func encodeDecideJSON(w io.Writer, a decide.Answers) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(a)
 }

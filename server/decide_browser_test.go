@@ -181,7 +181,7 @@ func TestBrowserDecideWizard(t *testing.T) {
 	// The CLI side: parse the same answers and render them.
 	a, err := decide.Parse([]byte(answers))
 	require.NoError(t, err)
-	cli, err := decide.Render(a.Normalized("1999-01-01"), decide.Options{Format: decide.FormatMADR})
+	cli, err := shippedDecide(t).Render(a.Normalized("1999-01-01"), decide.Options{Format: decide.FormatMADR})
 	require.NoError(t, err)
 	assert.Equal(t, cli, record, "web download and CLI output are byte-identical")
 	assert.Equal(t, cli, decidePageText(t, ctx, "#decide-record"), "the review shows exactly the record")

@@ -112,8 +112,8 @@ func decideInteractionHeading(o decide.Outcome) string {
 // journey with its interactions, or (later steps) one group per
 // interaction the step asks about, then the retry policy.
 func decideStepFields(txt *decide.Text, n int, a decide.Answers, errs map[string]string) (fields []decideField, journeys []decideJourneyView, groups []decideInteractionView, after, glossary []decideField) {
-	res := decide.Evaluate(a)
-	badges := decideBadges(a)
+	res := txt.Evaluate(a)
+	badges := decideBadges(txt, a)
 	explained := map[string]bool{}
 	hints := map[string][]decide.Warning{}
 	for _, w := range res.AllWarnings() {

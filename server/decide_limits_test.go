@@ -29,7 +29,7 @@ func decideStoredDraft(t *testing.T, s *Server, c *http.Client, base string) []b
 	require.NoError(t, err)
 	for _, k := range c.Jar.Cookies(u) {
 		if k.Name == learnerCookieName {
-			b, err := s.cfg.Redis.Get(t.Context(), decideKey(k.Value)).Bytes()
+			b, err := s.cfg.Redis.Get(t.Context(), "cr:{"+k.Value+"}:decide").Bytes()
 			require.NoError(t, err)
 			return b
 		}
@@ -145,7 +145,7 @@ func TestDecideDraftTotalSizeIsBounded(t *testing.T) {
 	assert.Contains(t, body, "Together your answers are too large to keep: at most 512 KB can be saved.")
 	assert.Equal(t, "Checkout communication", decideDownloadedAnswers(t, c, base).Title, "the draft saved before is kept")
 
-	_, err = encodeDecideDraft(decideDraft{Answers: decide.Seed()})
+	_, err = decide.EncodeDraft(decide.Draft{Answers: decide.Seed()})
 	assert.NoError(t, err)
 }
 
@@ -183,10 +183,7 @@ func hungRedis(t *testing.T) redis.UniversalClient {
 }
 
 func TestDecideHungRedisGivesAClearPageQuickly(t *testing.T) {
-	old := decideRedisTimeout
-	decideRedisTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { decideRedisTimeout = old })
-	_, base := newTestServer(t, Config{Redis: hungRedis(t), RedisLabel: "hung"})
+	_, base := newTestServer(t, Config{Redis: hungRedis(t), RedisLabel: "hung", DraftTimeout: 300 * time.Millisecond})
 	c := decideClient(t)
 	c.Timeout = 30 * time.Second
 
@@ -310,7 +307,7 @@ func TestDecideReviewListsTheFirstProblems(t *testing.T) {
 		}
 	}
 	a := decide.Answers{Title: "T", Journeys: []decide.Journey{{Name: "J", Interactions: make([]decide.Interaction, 30)}}}
-	require.NoError(t, s.saveDraft(t.Context(), learner, decideDraft{Answers: a, Reached: 6}))
+	require.NoError(t, s.drafts.Save(t.Context(), learner, decide.Draft{Answers: a, Reached: 6}))
 	res, body := decideDo(t, c, http.MethodGet, base+"/decide/review", nil)
 	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 	// 30 interactions without name, from, to or consistency: 120 problems.

@@ -28,7 +28,7 @@ type decidePreviewView struct {
 }
 
 func newDecidePreview(txt *decide.Text, a decide.Answers) decidePreviewView {
-	md, _ := decide.Render(a, decide.Options{Format: decide.FormatMADR})
+	md, _ := txt.Render(a, decide.Options{Format: decide.FormatMADR})
 	v := decidePreviewView{Prompts: txt.Prompts, Markdown: md, Diagrams: txt.Diagrams(a)}
 	// The front matter (status, date, people) is for tools; the page
 	// shows the record as a reader sees it.
@@ -62,9 +62,9 @@ func (s *Server) renderPreview(v decidePreviewView) (string, error) {
 // (its consistency is answered, or the team chose), whether it waits or is
 // handed off, keyed by the badge's element id. An interaction still being
 // described has no badge.
-func decideBadges(a decide.Answers) map[string]string {
+func decideBadges(txt *decide.Text, a decide.Answers) map[string]string {
 	out := map[string]string{}
-	for _, o := range decide.Evaluate(a).Outcomes {
+	for _, o := range txt.Evaluate(a).Outcomes {
 		in := a.Journeys[o.JourneyIndex].Interactions[o.Index]
 		p := ""
 		if in.Consistency != "" || in.Choice != "" {

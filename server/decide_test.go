@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -212,7 +213,7 @@ func TestDecideWalkDownloadMatchesRenderer(t *testing.T) {
 		res, md := decideDo(t, c, http.MethodGet, base+"/decide/record.md?format="+f, nil)
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		assert.Equal(t, `attachment; filename="checkout-communication.md"`, res.Header.Get("Content-Disposition"))
-		want, err := decide.Render(a.Normalized("never used"), decide.Options{Format: f})
+		want, err := shippedDecide(t).Render(a.Normalized("never used"), decide.Options{Format: f})
 		require.NoError(t, err)
 		assert.Equal(t, want, md, f)
 	}
@@ -239,7 +240,7 @@ func TestDecideUpload(t *testing.T) {
 	_, md := decideDo(t, c, http.MethodGet, base+"/decide/record.md", nil)
 	a, err := decide.Parse(seed)
 	require.NoError(t, err)
-	want, _ := decide.Render(a, decide.Options{})
+	want, _ := shippedDecide(t).Render(a, decide.Options{})
 	assert.Equal(t, want, md, "the worked checkout example renders the same on the web as in the CLI")
 
 	bad := bytes.Replace(seed, []byte("consistency: strong"), []byte("consistency: maybe"), 1)
@@ -394,4 +395,52 @@ func TestDecideReviewDrawsJourneys(t *testing.T) {
 	assert.Equal(t, 3, strings.Count(page, `class="edge edge-async"`))
 	assert.Contains(t, page, ">SendWelcomeEmail</text>")
 	assert.NotContains(t, page, `style=`, "CSP forbids inline styles")
+}
+
+// Every question the schema asks round-trips through the web form: from a
+// blank draft, the journeys and interactions are added with the form's
+// buttons, each step is posted with every item's answer as the page's
+// fields name it, and the answers downloaded afterwards are the same.
+func TestDecideFormRoundTripsEveryQuestion(t *testing.T) {
+	_, base := newTestServer(t, Config{})
+	c := decideClient(t)
+	txt := shippedDecide(t)
+	b, err := os.ReadFile("../decide/testdata/every-question.yaml")
+	require.NoError(t, err)
+	want, err := decide.Parse(b)
+	require.NoError(t, err)
+
+	post := func(n int, form url.Values) string {
+		t.Helper()
+		res, body := decideDo(t, c, http.MethodPost, base+"/decide/step/"+strconv.Itoa(n), form)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, "step %d: %s", n, body)
+		return res.Header.Get("Location")
+	}
+	decideDo(t, c, http.MethodPost, base+"/decide/start", url.Values{"from": {"blank"}})
+	// The blank draft has one journey with one interaction.
+	for j, jr := range want.Journeys {
+		if j > 0 {
+			post(1, url.Values{"action": {"add-journey"}})
+		}
+		for range jr.Interactions[1:] {
+			post(1, url.Values{"action": {"add-interaction:" + strconv.Itoa(j)}})
+		}
+	}
+	fields := 0
+	for n := 1; n <= 5; n++ {
+		form := url.Values{"action": {"next"}}
+		for _, it := range txt.Items(want, n) {
+			if v := it.Value(&want); v != "" || it.Kind != decide.KindCheck {
+				form.Set(it.Path(), v) // a box not ticked is not sent
+			}
+			fields++
+		}
+		next := post(n, form)
+		assert.Equal(t, map[bool]string{true: "/decide/review", false: "/decide/step/" + strconv.Itoa(n+1)}[n == 5], next,
+			"step %d is accepted as it is", n)
+	}
+	got := decideDownloadedAnswers(t, c, base)
+	got.Date = want.Date // the wizard dates a record the day it is made
+	assert.Equal(t, want, got)
+	assert.Greater(t, fields, 40, "every question of every interaction was posted")
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"html/template"
+	"io/fs"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -43,8 +44,8 @@ type decisionsWeb struct {
 	stale  error // why the changed folder could not be read again
 }
 
-func newDecisionsWeb(l *decide.Log) (*decisionsWeb, error) {
-	t, err := loadPageText("decide/log.yaml", nil)
+func newDecisionsWeb(fsys fs.FS, l *decide.Log) (*decisionsWeb, error) {
+	t, err := loadPageText(fsys, "decide/log.yaml", nil)
 	if err != nil {
 		return nil, err
 	}

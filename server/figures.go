@@ -2,8 +2,8 @@ package server
 
 import (
 	"fmt"
+	"io/fs"
 
-	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
 )
@@ -27,8 +27,8 @@ func QuoteFigures(recs labs.Recordings) lessons.Figures {
 }
 
 // shippedRecordings are the recordings under content/labs/results.
-func shippedRecordings() (labs.Recordings, error) {
-	recs, err := labs.LoadRecordings(content.FS, "labs/results")
+func shippedRecordings(fsys fs.FS) (labs.Recordings, error) {
+	recs, err := labs.LoadRecordings(fsys, "labs/results")
 	if err != nil {
 		return nil, fmt.Errorf("content/labs/results: %w", err)
 	}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/crossroads-learn/crossroads/content"
+	"github.com/crossroads-learn/crossroads/decide"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,6 +32,9 @@ func newTestServer(t testing.TB, cfg Config) (*Server, string) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Content == nil {
+		cfg.Content = content.FS
 	}
 	s, err := New(cfg)
 	require.NoError(t, err)
@@ -64,4 +69,12 @@ func postForm(t testing.TB, client *http.Client, url string, form string) (*http
 	b, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	return res, string(b)
+}
+
+// shippedDecide is the questionnaire the binary embeds.
+func shippedDecide(t testing.TB) *decide.Text {
+	t.Helper()
+	txt, err := decide.Load(content.FS)
+	require.NoError(t, err)
+	return txt
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"github.com/crossroads-learn/crossroads/content"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -38,7 +39,7 @@ func wholeAppLearner(t *testing.T) (*learner, string, *lessons.Catalog) {
 	t.Helper()
 	e := newLabServer(t, labs.ManagerOptions{})
 	cat := realCatalog(t)
-	s, err := New(Config{Redis: e.srv.cfg.Redis, Labs: e.mgr, Lessons: cat, Logger: quietLog()})
+	s, err := New(Config{Content: content.FS, Redis: e.srv.cfg.Redis, Labs: e.mgr, Lessons: cat, Logger: quietLog()})
 	require.NoError(t, err)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"github.com/crossroads-learn/crossroads/content"
 	"html"
 	"io"
 	"net/http"
@@ -429,7 +430,7 @@ func TestLabDeadWordsAndNotes(t *testing.T) {
 	assert.Equal(t, "12,000", thousands(12000))
 	assert.Equal(t, "999", thousands(999))
 
-	text, err := loadLabText(10)
+	text, err := loadLabText(content.FS, 10)
 	require.NoError(t, err)
 	note := func(q string) string {
 		v, err := url.ParseQuery(q)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"github.com/crossroads-learn/crossroads/content"
 	"net/http"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 // reading it. (The other scenarios' texts quote their own recordings.)
 func testRecording(t *testing.T) labs.Recordings {
 	t.Helper()
-	recs, err := shippedRecordings()
+	recs, err := shippedRecordings(content.FS)
 	require.NoError(t, err)
 	sync := labs.Result{Mode: labs.ModeSync, SignupsAttempted: 200, SignupsSucceeded: 200, Latency: labs.Quantiles{P50: 123.4},
 		EmailsSent: 200, Settings: labs.Settings{Mode: labs.ModeSync}}
@@ -76,13 +77,13 @@ func TestRecordedRunsArePublicPagesWithCommandsAndClaims(t *testing.T) {
 }
 
 func TestTheShippedRecordingsCoverEveryScenarioAndTheirClaimsHold(t *testing.T) {
-	recs, err := shippedRecordings()
+	recs, err := shippedRecordings(content.FS)
 	require.NoError(t, err)
 	db := redistest.Open(t)
 	mgr, err := labs.NewManager(db.Client, labs.ManagerOptions{Sandbox: labs.Options{Logger: quietLog()}})
 	require.NoError(t, err)
 	t.Cleanup(func() { mgr.Close() })
-	lw, err := newLabWeb(mgr, recs)
+	lw, err := newLabWeb(content.FS, mgr, recs)
 	require.NoError(t, err, "every figure the scenario texts quote was recorded")
 	for _, sc := range lw.scenarios {
 		rec := recs[sc.ID]

@@ -18,7 +18,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/labs"
 	"github.com/crossroads-learn/crossroads/lessons"
 )
@@ -68,8 +67,8 @@ type optionView struct {
 	Why template.HTML
 }
 
-func newLabWeb(mgr *labs.Manager, recs labs.Recordings) (*labWeb, error) {
-	sub, err := fs.Sub(content.FS, "labs")
+func newLabWeb(fsys fs.FS, mgr *labs.Manager, recs labs.Recordings) (*labWeb, error) {
+	sub, err := fs.Sub(fsys, "labs")
 	if err != nil {
 		return nil, fmt.Errorf("lab scenarios: %w", err)
 	}
@@ -78,7 +77,7 @@ func newLabWeb(mgr *labs.Manager, recs labs.Recordings) (*labWeb, error) {
 		return nil, fmt.Errorf("content/labs: %w", err)
 	}
 	w := &labWeb{mgr: mgr, recs: recs, byID: map[string]*scenarioView{}, streams: map[string]int{}, streamLife: maxStreamLife}
-	if w.text, err = loadLabText(mgr.Max()); err != nil {
+	if w.text, err = loadLabText(fsys, mgr.Max()); err != nil {
 		return nil, err
 	}
 	figs := QuoteFigures(recs)
@@ -108,14 +107,14 @@ func newLabWeb(mgr *labs.Manager, recs labs.Recordings) (*labWeb, error) {
 // rendered as inline Markdown.
 type labText map[string]template.HTML
 
-func loadLabText(maxLabs int) (labText, error) {
-	return loadPageText("labs/page/text.yaml", strings.NewReplacer("{max}", strconv.Itoa(maxLabs)))
+func loadLabText(fsys fs.FS, maxLabs int) (labText, error) {
+	return loadPageText(fsys, "labs/page/text.yaml", strings.NewReplacer("{max}", strconv.Itoa(maxLabs)))
 }
 
 // loadPageText reads the words of a group of pages from content: a YAML map
 // of inline Markdown, with placeholders replaced by r (nil: none).
-func loadPageText(name string, r *strings.Replacer) (labText, error) {
-	raw, err := content.FS.ReadFile(name)
+func loadPageText(fsys fs.FS, name string, r *strings.Replacer) (labText, error) {
+	raw, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return nil, fmt.Errorf("read content/%s: %w", name, err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/crossroads-learn/crossroads/content"
 	"io"
 	"io/fs"
 	"os"
@@ -40,7 +41,7 @@ func fixtureCatalog(t testing.TB, times int) *lessons.Catalog {
 
 func lessonServer(t testing.TB, c *lessons.Catalog) (*Server, lessonView) {
 	t.Helper()
-	s, err := New(Config{Lessons: c, RedisLabel: "embedded Redis", Version: "test"})
+	s, err := New(Config{Content: content.FS, Lessons: c, RedisLabel: "embedded Redis", Version: "test"})
 	require.NoError(t, err)
 	ch, _ := c.Chapter("waiting")
 	return s, lessonView{Chapter: ch, Quiz: ch.QuizForm, Count: len(c.Chapters)}

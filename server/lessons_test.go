@@ -30,7 +30,7 @@ import (
 // as serve.go does: a chapter quoting a figure never recorded fails here.
 func shippedFigures(t testing.TB) lessons.Figures {
 	t.Helper()
-	recs, err := shippedRecordings()
+	recs, err := shippedRecordings(content.FS)
 	require.NoError(t, err)
 	return QuoteFigures(recs)
 }

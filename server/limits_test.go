@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/crossroads-learn/crossroads/content"
 	"io"
 	"net"
 	"net/http"
@@ -174,7 +175,7 @@ func TestLiveStreamOutlivesTheServerTimeouts(t *testing.T) {
 	t.Parallel()
 	e := newLabServer(t, labs.ManagerOptions{})
 	a := e.learner(t)
-	s, err := New(Config{Redis: e.srv.cfg.Redis, Labs: e.mgr, Logger: quietLog(),
+	s, err := New(Config{Content: content.FS, Redis: e.srv.cfg.Redis, Labs: e.mgr, Logger: quietLog(),
 		ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
 	require.NoError(t, err)
 	base := serveOnLoopback(t, s)
@@ -252,7 +253,7 @@ func TestHandlersCanNarrowTheBodyLimit(t *testing.T) {
 // silently lose its limit, so every entry must match a registered route.
 func TestLimitTablesNameRealRoutes(t *testing.T) {
 	e := newLabServer(t, labs.ManagerOptions{})
-	s, err := New(Config{Redis: e.srv.cfg.Redis, Labs: e.mgr, Lessons: realCatalog(t), Logger: quietLog()})
+	s, err := New(Config{Content: content.FS, Redis: e.srv.cfg.Redis, Labs: e.mgr, Lessons: realCatalog(t), Logger: quietLog()})
 	require.NoError(t, err)
 	routes := map[string]bool{}
 	for _, r := range s.engine.Routes() {

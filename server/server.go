@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -53,6 +54,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is shown in the footer.
 	Version string
+	// Content is the tree of words the server shows (content.FS in the
+	// binary, passed in by cmd): the home page, the lab's scenarios and
+	// recordings, the workshops' and the decide wizard's text. Required.
+	Content fs.FS
 	// Redis stores per-learner state (progress, answers, sandboxes).
 	Redis redis.UniversalClient
 	// Lessons is the parsed course (lessons.Load). Nil shows a placeholder
@@ -95,6 +100,9 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight requests get to finish after a
 	// stop signal (zero: ShutdownTimeout).
 	ShutdownTimeout time.Duration
+	// DraftTimeout bounds each Redis call for a decide draft (zero:
+	// decide.DraftTimeout).
+	DraftTimeout time.Duration
 }
 
 // Server timeouts when Config leaves them zero. The longest handler (a traced
@@ -118,7 +126,10 @@ type Server struct {
 	lab     *labWeb // nil without Config.Labs
 	// decisions shows Config.Decisions; nil without it.
 	decisions *decisionsWeb
-	homePage  *cachedPage
+	// decideText is the questionnaire; drafts keeps learners' answers.
+	decideText *decide.Text
+	drafts     *decide.Drafts
+	homePage   *cachedPage
 	// lessonFrames keeps lesson pages' frames by progress state.
 	lessonFrames lessonFrames
 	// chapterPieces keeps each chapter's text compressed.
@@ -150,6 +161,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ready == nil {
 		cfg.Ready = func(context.Context) error { return nil }
 	}
+	if cfg.Content == nil {
+		return nil, errors.New("server config: Content is required (the content tree, content.FS)")
+	}
 	for _, d := range []*time.Duration{&cfg.ReadTimeout, &cfg.WriteTimeout, &cfg.IdleTimeout, &cfg.ReadHeaderTimeout, &cfg.ShutdownTimeout} {
 		if *d < 0 {
 			return nil, fmt.Errorf("server config: negative timeout %v", *d)
@@ -174,7 +188,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	var decisionsNav string
 	if cfg.Decisions != nil {
-		if s.decisions, err = newDecisionsWeb(cfg.Decisions); err != nil {
+		if s.decisions, err = newDecisionsWeb(cfg.Content, cfg.Decisions); err != nil {
 			return nil, err
 		}
 		decisionsNav = string(s.decisions.text.Get("nav"))
@@ -182,8 +196,15 @@ func New(cfg Config) (*Server, error) {
 	if s.pages, err = loadPages(s.assets, decisionsNav); err != nil {
 		return nil, err
 	}
-	if s.site, err = loadSite(); err != nil {
+	if s.site, err = loadSite(cfg.Content); err != nil {
 		return nil, err
+	}
+	if s.decideText, err = decide.Load(cfg.Content); err != nil {
+		return nil, fmt.Errorf("content/decide: %w", err)
+	}
+	s.drafts = decide.NewDrafts(cfg.Redis, cfg.Logger)
+	if cfg.DraftTimeout > 0 {
+		s.drafts.Timeout = cfg.DraftTimeout
 	}
 	if s.homePage, err = s.cachePage("home", s.homeView()); err != nil {
 		return nil, err
@@ -193,11 +214,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Labs != nil {
 		if cfg.Recordings == nil {
-			if cfg.Recordings, err = shippedRecordings(); err != nil {
+			if cfg.Recordings, err = shippedRecordings(cfg.Content); err != nil {
 				return nil, err
 			}
 		}
-		if s.lab, err = newLabWeb(cfg.Labs, cfg.Recordings); err != nil {
+		if s.lab, err = newLabWeb(cfg.Content, cfg.Labs, cfg.Recordings); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +230,7 @@ func New(cfg Config) (*Server, error) {
 			cfg.Labs.OnScenarioDone(s.recordOutcome)
 		}
 		r := strings.NewReplacer("{participants}", strconv.Itoa(cfg.Workshops.Limits().MaxParticipants))
-		if s.wsText, err = loadPageText("workshops/text.yaml", r); err != nil {
+		if s.wsText, err = loadPageText(cfg.Content, "workshops/text.yaml", r); err != nil {
 			return nil, err
 		}
 	}

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"io/fs"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/crossroads-learn/crossroads/content"
 )
 
 // site is the words of the site's own pages, read from content/site and
@@ -63,9 +62,9 @@ func (m *markdown) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-func loadSite() (*site, error) {
+func loadSite(fsys fs.FS) (*site, error) {
 	const name = "site/home.yaml"
-	b, err := content.FS.ReadFile(name)
+	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return nil, fmt.Errorf("read content/%s: %w", name, err)
 	}

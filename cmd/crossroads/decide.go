@@ -16,8 +16,19 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/crossroads-learn/crossroads/content"
 	"github.com/crossroads-learn/crossroads/decide"
 )
+
+// decideText is the questionnaire and the record's words, from the content
+// this binary embeds.
+func decideText() (*decide.Text, error) {
+	txt, err := decide.Load(content.FS)
+	if err != nil {
+		return nil, fmt.Errorf("the embedded decide content: %w", err)
+	}
+	return txt, nil
+}
 
 func newDecideCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -56,13 +67,17 @@ journeys[0].interactions[2].consistency: must be strong or eventual.`,
 		if *supersedes < 0 {
 			return usagef("--supersedes: must be a record number, got %d", *supersedes)
 		}
+		txt, err := decideText()
+		if err != nil {
+			return err
+		}
 		var a decide.Answers
 		if *answersFile == "" {
 			if !*accessible && !isTerminal(cmd.InOrStdin()) {
 				return usagef("standard input is not a terminal: pass --answers FILE, or --accessible to answer line by line")
 			}
 			var err error
-			if a, err = askInteractively(cmd.Context(), cmd.InOrStdin(), cmd.ErrOrStderr(), *accessible); err != nil {
+			if a, err = askInteractively(cmd.Context(), txt, cmd.InOrStdin(), cmd.ErrOrStderr(), *accessible); err != nil {
 				return err
 			}
 		} else {
@@ -73,19 +88,19 @@ journeys[0].interactions[2].consistency: must be strong or eventual.`,
 		}
 		a = a.Normalized(time.Now().Format("2006-01-02"))
 		if *out == "" {
-			text, err := decide.Render(a, decide.Options{Format: *format})
+			text, err := txt.Render(a, decide.Options{Format: *format})
 			if err != nil {
 				return usagef("%v", err)
 			}
 			_, err = io.WriteString(cmd.OutOrStdout(), text)
 			return err
 		}
-		rec, err := decide.WriteRecord(cmd.Context(), *out, a, *format)
+		rec, err := txt.WriteRecord(cmd.Context(), *out, a, *format)
 		if err != nil {
 			return domainError(err)
 		}
 		if *supersedes != 0 {
-			if err := decide.Supersede(cmd.Context(), *out, *supersedes, rec.Number); err != nil {
+			if err := txt.Supersede(cmd.Context(), *out, *supersedes, rec.Number); err != nil {
 				return domainError(fmt.Errorf("record %s was written, but: %w", rec.File, err))
 			}
 		}
@@ -197,7 +212,11 @@ func newDecideStatusCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		rec, err := decide.SetStatus(cmd.Context(), *dir, n, strings.ToLower(args[1]))
+		txt, err := decideText()
+		if err != nil {
+			return err
+		}
+		rec, err := txt.SetStatus(cmd.Context(), *dir, n, strings.ToLower(args[1]))
 		if err != nil {
 			return domainError(err)
 		}
@@ -230,7 +249,11 @@ links back. Works on MADR records and on records written by adr-tools.`,
 		if err != nil {
 			return err
 		}
-		if err := decide.Supersede(cmd.Context(), *dir, oldN, newN); err != nil {
+		txt, err := decideText()
+		if err != nil {
+			return err
+		}
+		if err := txt.Supersede(cmd.Context(), *dir, oldN, newN); err != nil {
 			return domainError(err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "record %d is superseded by record %d\n", oldN, newN)
@@ -247,7 +270,11 @@ func newDecideIndexCmd() *cobra.Command {
 	}
 	dir := cmd.Flags().String("dir", decide.DefaultDir, "the folder of decision records")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := decide.WriteIndex(cmd.Context(), *dir); err != nil {
+		txt, err := decideText()
+		if err != nil {
+			return err
+		}
+		if err := txt.WriteIndex(cmd.Context(), *dir); err != nil {
 			return domainError(err)
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), filepath.Join(*dir, "README.md"))

@@ -18,11 +18,7 @@ import (
 // In accessible mode (for screen readers, or input from a pipe) huh asks
 // one plain line at a time on in and out instead of drawing a full-screen
 // form.
-func askInteractively(ctx context.Context, in io.Reader, out io.Writer, accessible bool) (decide.Answers, error) {
-	txt, err := decide.Questionnaire()
-	if err != nil {
-		return decide.Answers{}, err
-	}
+func askInteractively(ctx context.Context, txt *decide.Text, in io.Reader, out io.Writer, accessible bool) (decide.Answers, error) {
 	q := &asker{ctx: ctx, txt: txt, in: &lineAtATime{br: bufio.NewReader(in)}, out: out, accessible: accessible}
 	a := decide.Answers{Status: "proposed"}
 	if err := q.stepJourneys(&a); err != nil {
@@ -44,7 +40,7 @@ func askInteractively(ctx context.Context, in io.Reader, out io.Writer, accessib
 	if err := decide.Validate(a); err != nil {
 		return a, usagef("invalid answers:\n%v", err)
 	}
-	for _, w := range decide.Evaluate(a).AllWarnings() {
+	for _, w := range txt.Evaluate(a).AllWarnings() {
 		fmt.Fprintf(out, "! %s\n", w.Message)
 	}
 	return a, nil

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,7 +26,7 @@ func TestDecidePrintsTheSameRecordAsTheRenderer(t *testing.T) {
 	for _, format := range []string{"madr", "nygard", "minimal", "json"} {
 		code, out, stderr := runCLI(t, "decide", "--answers", checkoutAnswers, "--format", format)
 		require.Equal(t, 0, code, stderr)
-		want, err := decide.Render(a.Normalized("unused: the file has a date"), decide.Options{Format: format})
+		want, err := shippedDecide(t).Render(a.Normalized("unused: the file has a date"), decide.Options{Format: format})
 		require.NoError(t, err)
 		assert.Equal(t, want, out, format)
 	}
@@ -153,7 +155,7 @@ func TestDecideAccessibleQuestionnaire(t *testing.T) {
 		"800", "y", "y", "3", "5", "checkout.dlq", "docs/runbooks/dlq.md", "1",
 	}}
 	var out strings.Builder
-	a, err := askInteractively(t.Context(), in, &out, true)
+	a, err := askInteractively(t.Context(), shippedDecide(t), in, &out, true)
 	require.NoError(t, err, out.String())
 	assert.Empty(t, in.lines, "every answer was asked for")
 	assert.Equal(t, "Checkout communication", a.Title)
@@ -168,7 +170,7 @@ func TestDecideAccessibleQuestionnaire(t *testing.T) {
 	assert.Equal(t, decide.Observability{Tracing: true, PublishRate: true, ConsumeRate: true, ConsumerLag: true, DeadLetterAlerts: true}, a.Observability)
 	assert.Equal(t, decide.Fallback{Retry: "exponential", MaxAttempts: 5, DeadLetterDestination: "checkout.dlq",
 		Runbook: "docs/runbooks/dlq.md", OnExhausted: "dead-letter"}, a.Fallback)
-	assert.Empty(t, decide.Evaluate(a).AllWarnings(), "a complete answer set leaves nothing to warn about")
+	assert.Empty(t, shippedDecide(t).Evaluate(a).AllWarnings(), "a complete answer set leaves nothing to warn about")
 	assert.Contains(t, out.String(), "Map the journey, find the synchronous core")
 }
 
@@ -181,8 +183,83 @@ func TestDecideAccessibleRejectsCommandEvents(t *testing.T) {
 		"SendWelcomeEmail", "UserSignedUp",
 	}}
 	var out strings.Builder
-	a, err := askInteractively(t.Context(), in, &out, true)
+	a, err := askInteractively(t.Context(), shippedDecide(t), in, &out, true)
 	require.NoError(t, err)
 	assert.Contains(t, out.String(), "SendWelcomeEmail reads as a command; try WelcomeEmailSent")
 	assert.Equal(t, "UserSignedUp", a.Journeys[0].Interactions[0].Event)
+}
+
+// shippedDecide is the questionnaire the binary embeds.
+func shippedDecide(t testing.TB) *decide.Text {
+	t.Helper()
+	txt, err := decideText()
+	require.NoError(t, err)
+	return txt
+}
+
+// Every question the schema asks round-trips through the terminal: answers
+// typed as a learner would (y/n, an option's number, the text) for every
+// item of every step, in the order the questionnaire asks them, come back
+// as the same answers.
+func TestDecideTerminalRoundTripsEveryQuestion(t *testing.T) {
+	txt := shippedDecide(t)
+	b, err := os.ReadFile("../../decide/testdata/every-question.yaml")
+	require.NoError(t, err)
+	want, err := decide.Parse(b)
+	require.NoError(t, err)
+
+	typed := func(it decide.Item) string {
+		v := it.Value(&want)
+		switch it.Kind {
+		case decide.KindYesNo, decide.KindCheck:
+			return map[bool]string{true: "y", false: "n"}[v == "yes" || v == "on"]
+		case decide.KindRadio, decide.KindSelect:
+			values, _ := it.Choices()
+			k := slices.Index(values, v)
+			require.GreaterOrEqual(t, k, 0, "%s: %q is one of its options", it.Path(), v)
+			return strconv.Itoa(k + 1)
+		}
+		return v
+	}
+	var script []string
+	asked := map[string]bool{}
+	ask := func(items []decide.Item) {
+		for _, it := range items {
+			script = append(script, typed(it))
+			asked[it.Scope+"."+it.Field] = true
+		}
+	}
+	yes := func(b bool) string { return map[bool]string{true: "y", false: "n"}[b] }
+	first := txt.Items(want, 1)
+	pick := func(j, i int) (out []decide.Item) {
+		for _, it := range first {
+			if it.J == j && it.I == i {
+				out = append(out, it)
+			}
+		}
+		return out
+	}
+	ask(pick(-1, -1))
+	for j, jr := range want.Journeys {
+		ask(pick(j, -1))
+		for i := range jr.Interactions {
+			ask(pick(j, i))
+			script = append(script, yes(i < len(jr.Interactions)-1)) // another interaction?
+		}
+		script = append(script, yes(j < len(want.Journeys)-1)) // another journey?
+	}
+	for n := 2; n <= 5; n++ {
+		ask(txt.Items(want, n))
+	}
+
+	in := &lineReader{lines: script}
+	var out strings.Builder
+	got, err := askInteractively(t.Context(), txt, in, &out, true)
+	require.NoError(t, err, out.String())
+	assert.Empty(t, in.lines, "every line typed was asked for")
+	assert.Equal(t, want, got.Normalized(want.Date))
+	for _, field := range []string{".title", ".context", "journey.name", "interaction.consistency", "interaction.event",
+		"interaction.idempotency", "interaction.timeout_ms", "observability.tracing", "fallback.retry", "fallback.on_exhausted"} {
+		assert.True(t, asked[field], "the terminal asked %s", field)
+	}
 }

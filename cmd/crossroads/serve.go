@@ -191,6 +191,7 @@ decide" or the wizard.`,
 		defer mgr.Close() // a no-op once closeLabs below has run
 
 		srv, err := server.New(server.Config{
+			Content:    content.FS,
 			RedisLabel: db.Describe(),
 			Ready:      db.Ready,
 			Version:    buildVersion(),
