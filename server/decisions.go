@@ -156,7 +156,9 @@ type decisionRow struct {
 	StatusText   string
 	Date         string
 	SupersededBy []decisionRef
-	Excerpt      string
+	// Excerpt is where the record's text matches the search, the words
+	// searched for marked.
+	Excerpt template.HTML
 }
 
 type decisionListView struct {
@@ -196,7 +198,7 @@ func (s *Server) decisionList(c *gin.Context) {
 			StatusText: e.StatusText, Date: e.Date, SupersededBy: refsOf(l, e.SupersededBy),
 		}
 		if q != "" {
-			row.Excerpt = decide.Excerpt(e, q, decisionExcerpt)
+			row.Excerpt = markWords(decide.Excerpt(e, q, decisionExcerpt), q)
 		}
 		v.Rows = append(v.Rows, row)
 	}
@@ -314,4 +316,32 @@ func clipValue(s string) string {
 		return s
 	}
 	return string([]rune(s)[:39]) + "…"
+}
+
+// markWords escapes s and marks every place it holds one of the words of q
+// (case aside), as a search result shows what it found.
+func markWords(s, q string) template.HTML {
+	lower := strings.ToLower(s)
+	words := strings.Fields(strings.ToLower(q))
+	if len(words) == 0 || len(lower) != len(s) { // see decide.Excerpt
+		return template.HTML(template.HTMLEscapeString(s))
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		n := 0
+		for _, w := range words {
+			if strings.HasPrefix(lower[i:], w) {
+				n = max(n, len(w))
+			}
+		}
+		if n == 0 {
+			_, size := utf8.DecodeRuneInString(s[i:])
+			b.WriteString(template.HTMLEscapeString(s[i : i+size]))
+			i += size
+			continue
+		}
+		b.WriteString("<mark>" + template.HTMLEscapeString(s[i:i+n]) + "</mark>")
+		i += n
+	}
+	return template.HTML(b.String())
 }

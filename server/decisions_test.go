@@ -1,6 +1,7 @@
 package server
 
 import (
+	"html/template"
 	"io"
 	"net/http"
 	"os"
@@ -114,6 +115,7 @@ func TestDecisionsSearch(t *testing.T) {
 	assert.Contains(t, body, `<a href="/decisions/3">`)
 	assert.NotContains(t, body, `<a href="/decisions/1">`)
 	assert.Contains(t, body, `<p class="decisions-excerpt">`, "a match shows where it is")
+	assert.Regexp(t, `<p class="decisions-excerpt">[^<]*<mark>Eventual</mark> consistency`, body, "and marks the word found")
 	assert.Contains(t, body, `<a href="/decisions" class="decisions-clear">`)
 
 	_, body = get(t, base+"/decisions?q=events")
@@ -126,6 +128,17 @@ func TestDecisionsSearch(t *testing.T) {
 
 	res, _ := get(t, base+"/decisions?q="+strings.Repeat("a", maxDecisionQuery))
 	assert.Equal(t, http.StatusOK, res.StatusCode, "the longest search")
+}
+
+func TestMarkWordsEscapesAndMarksEveryWord(t *testing.T) {
+	for _, tc := range []struct{ s, q, want string }{
+		{"Use events for <notifications>", "EVENTS notif", "Use <mark>events</mark> for &lt;<mark>notif</mark>ications&gt;"},
+		{"a & b", "", "a &amp; b"},
+		{"retry retries", "retr retries", "<mark>retr</mark>y <mark>retries</mark>"},
+		{"naïve café", "café", "naïve <mark>café</mark>"},
+	} {
+		assert.Equal(t, template.HTML(tc.want), markWords(tc.s, tc.q), "%q / %q", tc.s, tc.q)
+	}
 }
 
 func TestDecisionsRefusals(t *testing.T) {
