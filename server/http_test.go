@@ -160,6 +160,13 @@ func TestMetricsAreNotOnThePublicRouter(t *testing.T) {
 	res, body := get(t, m.URL+"/metrics")
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body, `route="unmatched",status="404"`, "the public /metrics request was counted as unmatched")
+
+	// The profiler too is only on the private listener.
+	res, _ = get(t, base+"/debug/pprof/")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	res, body = get(t, m.URL+"/debug/pprof/goroutine?debug=1")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "goroutine profile:")
 }
 
 func TestServeMetricsStopsWithItsContext(t *testing.T) {

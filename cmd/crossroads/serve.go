@@ -65,7 +65,7 @@ decide" or the wizard.`,
 	labMaxUsers := cmd.Flags().Int("lab-max-users", int(labs.DefaultStorage.Users), "most users one lab sandbox keeps in Redis, its next run included; beyond it the data of earlier runs are dropped before a run")
 	redisPool := cmd.Flags().Int("redis-pool", defaultRedisPool(), "most connections to Redis the lab sandboxes share; the pages and /readyz keep 8 more of their own, so a busy room never slows them")
 	shutdownTimeout := cmd.Flags().Duration("shutdown-timeout", server.ShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight and the closing lab sandboxes get before the process exits anyway")
-	metricsAddr := cmd.Flags().String("metrics-addr", envOr("CROSSROADS_METRICS_ADDR", "127.0.0.1:9464"), "address of the Prometheus /metrics listener, kept off the public one; empty turns it off (env CROSSROADS_METRICS_ADDR)")
+	metricsAddr := cmd.Flags().String("metrics-addr", envOr("CROSSROADS_METRICS_ADDR", "127.0.0.1:9464"), "address of the private listener for Prometheus /metrics and the Go profiler (/debug/pprof/), kept off the public one; empty turns it off (env CROSSROADS_METRICS_ADDR)")
 	trustedProxies := cmd.Flags().String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
 	secureCookies := cmd.Flags().Bool("secure-cookies", false, "mark the learner cookie Secure on every answer (the site is only reached over HTTPS)")
 	rateSandboxes := cmd.Flags().String("rate-sandboxes", "10/m", "most new lab sandboxes per client address, N/period (s, m, h) or off")
