@@ -480,29 +480,33 @@ func buildApp(ctx context.Context) (string, error) {
 	return bin, nil
 }
 
+// freeLoopbackAddr is a loopback address no one listens on now.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 // startApp starts bin as `crossroads serve` on a free loopback port,
 // advertising it to other instances on the same Redis.
 func startApp(ctx context.Context, bin, redisURL string, o workshopOpts) (*app, error) {
+	// The public address, and the app's private listener for its metrics
+	// and profiles while the room runs.
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "crossroads-bench-app-")
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	// The app's private listener, for its metrics and profiles while the
-	// room runs.
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	metricsAddr := mln.Addr().String()
-	mln.Close()
 	n := o.Participants
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--redis-url", redisURL, "--metrics-addr", metricsAddr, "--log-level", "warn",
 		"--lab-max", strconv.Itoa(n+10), "--lab-per-address", "0", "--lab-inflight", strconv.Itoa(n*o.Concurrency+64),
