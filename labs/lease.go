@@ -2,12 +2,15 @@ package labs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crossroads-learn/crossroads/internal/redisdb"
 	"github.com/crossroads-learn/crossroads/labs/stream"
 )
 
@@ -17,8 +20,9 @@ import (
 // instance renews the leases of its labs every few seconds; when it dies,
 // they expire, and the next request for the lab on any instance takes the
 // lease, opens the sandbox on the same keys (its consumers claim what the
-// dead ones left pending) and restores its saved state (state.go). While the
-// lease is alive elsewhere, Open says where (ElsewhereError) so the web
+// dead ones left pending) and restores its saved state (state.go); a lab
+// that still has work to finish is taken up sooner, unasked (adopt). While
+// the lease is alive elsewhere, Open says where (ElsewhereError) so the web
 // layer can pass the request on. All the Redis commands for it are here.
 
 // Lease timing: a dead instance's labs move after at most leaseTTL.
@@ -196,4 +200,102 @@ func (m *Manager) advertise(ctx context.Context) {
 	if err := m.rc.Set(ctx, instanceKey(m.instance), m.opt.Advertise, leaseTTL).Err(); err != nil {
 		m.log.Warn("advertise this instance", "err", err)
 	}
+}
+
+// adoptEvery is how often an instance looks for labs no instance runs that
+// still have work to finish; at most adoptBatch are taken up at a time.
+const (
+	adoptEvery = leaseTTL
+	adoptBatch = 32
+)
+
+// adopt takes up the labs of this manager's scope that no instance runs (no
+// lease: their instance died, or stopped with a backlog) while their
+// streams still hold work: entries pending or never delivered. Their
+// consumers then go on delivering though nobody asks for the lab — a
+// learner who closed the tab still gets every welcome email. Instances
+// race for a lab through its lease, so one takes it. A lab taken up here
+// counts as used, so the idle sweep gives it the full idle timeout to
+// finish in.
+func (m *Manager) adopt() {
+	ctx, cancel := context.WithTimeout(m.ctx, adoptEvery)
+	defer cancel()
+	var orphans []labOwner
+	var ids []string
+	err := redisdb.ScanKeys(ctx, m.rc, stream.LabKey("lab-*"), func(keys []string) error {
+		leases := make([]*redis.IntCmd, len(keys))
+		owners := make([]*redis.StringCmd, len(keys))
+		_, err := m.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				id := sandboxOfKey(k)
+				leases[i] = p.Exists(ctx, stream.LeaseKey(id))
+				owners[i] = p.HGet(ctx, k, stateOwner)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		for i, k := range keys {
+			var o labOwner
+			if leases[i].Val() > 0 || json.Unmarshal([]byte(owners[i].Val()), &o) != nil || o.Owner == "" || o.Scope != m.opt.Scope {
+				continue
+			}
+			orphans, ids = append(orphans, o), append(ids, sandboxOfKey(k))
+		}
+		return nil
+	})
+	if err != nil {
+		if m.ctx.Err() == nil {
+			m.log.Warn("look for labs to take up", "err", err)
+		}
+		return
+	}
+	taken := 0
+	for i, o := range orphans {
+		if taken == adoptBatch || ctx.Err() != nil {
+			return
+		}
+		if m.Lookup(o.Owner) != nil {
+			continue
+		}
+		if id, _ := m.rc.Get(ctx, m.ownerKey(o.Owner)).Result(); id != ids[i] {
+			continue // the learner has moved on to a fresh lab
+		}
+		st, err := stream.New(m.rc, ids[i]).ReadState(ctx, Groups)
+		if err != nil || !unfinished(st) {
+			continue
+		}
+		l, err := m.Resume(ctx, o.Owner, "")
+		if err != nil {
+			if _, elsewhere := IsElsewhere(err); !elsewhere {
+				m.log.Warn("take up a lab with work left", "sandbox", ids[i], "err", err)
+			}
+			if errors.Is(err, ErrFull) {
+				return
+			}
+			continue
+		}
+		l.touch()
+		taken++
+		m.log.Info("lab with work left taken up", "sandbox", ids[i])
+	}
+}
+
+// sandboxOfKey is the sandbox a key of the form cr:{id}:... belongs to.
+func sandboxOfKey(key string) string {
+	_, rest, _ := strings.Cut(key, "{")
+	id, _, _ := strings.Cut(rest, "}")
+	return id
+}
+
+// unfinished reports whether a stream state holds entries some group has
+// not finished: pending, or never delivered.
+func unfinished(st stream.State) bool {
+	for _, g := range st.Groups {
+		if g.Pending > 0 || st.Behind(g) {
+			return true
+		}
+	}
+	return false
 }

@@ -112,3 +112,56 @@ func TestAnInstanceLetsGoOfALabAnotherTookOver(t *testing.T) {
 	assert.EqualValues(t, 10, res.EmailsSent)
 	assert.Len(t, lb.History(), 2)
 }
+
+// A lab whose instance stopped with work left is taken up by another
+// instance without anyone asking for it, so its backlog is delivered; a lab
+// with nothing left, or one of another scope, is left where it is.
+func TestAnInstanceTakesUpALabWithWorkLeftThatNobodyAsksFor(t *testing.T) {
+	db := redistest.Open(t)
+	a, b := instances(t, db, ManagerOptions{KeepOnClose: true})
+	ctx := testCtx(t, time.Minute)
+
+	busy, err := a.Open(ctx, "left-work", "")
+	require.NoError(t, err)
+	_, err = busy.Update(func(s *Settings) { s.EmailConsumers = 0 }) // the emails wait on the stream
+	require.NoError(t, err)
+	res, err := busy.Run(ctx, LoadSpec{Signups: 20, Concurrency: 4, DrainTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	require.Zero(t, res.EmailsSent)
+	done, err := a.Open(ctx, "all-done", "")
+	require.NoError(t, err)
+	_, err = done.Run(ctx, LoadSpec{Signups: 5, Concurrency: 1, DrainTimeout: 10 * time.Second})
+	require.NoError(t, err)
+	other, _ := instances(t, db, ManagerOptions{KeepOnClose: true}) // another scope
+	elsewhere, err := other.Open(ctx, "left-work", "")
+	require.NoError(t, err)
+	_, err = elsewhere.Update(func(s *Settings) { s.EmailConsumers = 0 })
+	require.NoError(t, err)
+	_, err = elsewhere.Run(ctx, LoadSpec{Signups: 3, Concurrency: 1, DrainTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+	require.NoError(t, other.Close())
+
+	b.adopt()
+	lb := b.Lookup("left-work")
+	require.NotNil(t, lb, "the lab with emails still to send was taken up")
+	assert.Equal(t, busy.ID(), lb.ID())
+	assert.Nil(t, b.Lookup("all-done"), "a lab with nothing left waits for its learner")
+	assert.Equal(t, 1, b.Len(), "and another scope's lab is not this manager's")
+	held, err := db.Client.Get(ctx, stream.LeaseKey(lb.ID())).Result()
+	require.NoError(t, err)
+	assert.Equal(t, b.instance, held)
+
+	_, err = lb.Update(func(s *Settings) { s.EmailConsumers = 1 })
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		tot, err := lb.Totals(ctx)
+		return err == nil && tot.Unfinished == 0 && tot.EmailsSent == 20
+	}, 20*time.Second, 100*time.Millisecond, "the backlog is delivered")
+	tot, err := lb.Totals(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, tot.EmailDuplicates)
+
+	b.adopt()
+	assert.Equal(t, 1, b.Len(), "taking up again changes nothing")
+}

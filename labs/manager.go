@@ -132,6 +132,10 @@ func NewManager(rc redis.UniversalClient, opt ManagerOptions) (*Manager, error) 
 	m.janitor.Add(2)
 	go m.every(m.opt.JanitorEvery, func() { m.Sweep() })
 	go m.every(leaseEvery, m.renew)
+	if opt.KeepOnClose {
+		m.janitor.Add(1)
+		go m.every(adoptEvery, m.adopt)
+	}
 	return m, nil
 }
 
@@ -250,6 +254,7 @@ func (m *Manager) open(ctx context.Context, owner, address string, create bool) 
 		l.replays = saved.replays
 	}
 	l.scenarioDone = m.scenarioDone.Load()
+	sb.save(stateOwner, labOwner{Owner: owner, Scope: m.opt.Scope})
 	m.labs[owner] = l
 	if address != "" {
 		m.per[address]++

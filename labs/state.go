@@ -25,7 +25,14 @@ const (
 	stateHistory   = "history"   // []Result, oldest first
 	stateScenarios = "scenarios" // map[string]*ScenarioState
 	stateReplays   = "replays"   // dead letters replayed
+	stateOwner     = "owner"     // labOwner: whose lab it is, for adopt
 )
+
+// labOwner is whose lab a sandbox is, in which manager scope.
+type labOwner struct {
+	Owner string `json:"owner"`
+	Scope string `json:"scope,omitempty"`
+}
 
 // savedState is what loadState read back.
 type savedState struct {
