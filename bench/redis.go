@@ -123,42 +123,48 @@ func (r *benchRedis) client(pool int) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
+// store is sandbox sb's records, read through the bench's own audit client.
+func (r *benchRedis) store(sb string) (*stream.Store, error) {
+	r.auditOnce.Do(func() { r.audit, _ = r.client(4) })
+	if r.audit == nil {
+		return nil, fmt.Errorf("parse Redis URL %s", r.URL)
+	}
+	return stream.New(r.audit, sb), nil
+}
+
 // totals audits a lab sandbox's records in Redis, as the app does at the
 // end of a run: users, emails sent for them, duplicates, unfinished events.
 func (r *benchRedis) totals(ctx context.Context, sb string) (stream.Totals, error) {
-	r.auditOnce.Do(func() { r.audit, _ = r.client(4) })
-	if r.audit == nil {
-		return stream.Totals{}, fmt.Errorf("parse Redis URL %s", r.URL)
+	s, err := r.store(sb)
+	if err != nil {
+		return stream.Totals{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return stream.New(r.audit, sb).Totals(ctx, "email", "analytics")
+	return s.Totals(ctx, "email", "analytics")
 }
 
 // settled reports whether sandbox sb's groups have nothing pending and
-// nothing undelivered (a cheap look; Totals reads every user), and how many
-// email entries are still to handle.
+// nothing undelivered (a cheap look; Totals reads every user), and about how
+// many email entries are still to handle.
 func (r *benchRedis) settled(ctx context.Context, sb string) (bool, int64, error) {
-	r.auditOnce.Do(func() { r.audit, _ = r.client(4) })
-	if r.audit == nil {
-		return false, 0, fmt.Errorf("parse Redis URL %s", r.URL)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	st, err := stream.New(r.audit, sb).ReadState(ctx, []string{"email", "analytics"})
+	s, err := r.store(sb)
 	if err != nil {
 		return false, 0, err
 	}
-	settled, left := len(st.Groups) > 0, int64(0)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := s.ReadState(ctx, []string{"email", "analytics"})
+	if err != nil {
+		return false, 0, err
+	}
+	var left int64
 	for _, g := range st.Groups {
-		if g.Pending > 0 || st.Behind(g) {
-			settled = false
-		}
 		if g.Name == "email" {
-			left = g.Pending + max(g.RedisLag, 0)
+			left = g.Pending + g.Lag
 		}
 	}
-	return settled, left, nil
+	return len(st.Groups) > 0 && len(st.Open()) == 0, left, nil
 }
 
 func (r *benchRedis) stop() {

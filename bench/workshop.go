@@ -44,22 +44,41 @@ type failover struct {
 	Moved      int     `json:"participants_moved"`
 	TakenUp    int     `json:"labs_taken_up"`
 	TakeUpMaxS float64 `json:"take_up_max_s"`
-	// Their sandboxes' audit from Redis once drained: every stored user,
-	// the emails sent for them, duplicates, and events still unfinished.
-	Users       int64 `json:"users"`
-	Emails      int64 `json:"emails_sent"`
-	Duplicates  int64 `json:"email_duplicates"`
-	Unfinished  int64 `json:"unfinished"`
-	NothingLost bool  `json:"nothing_lost"`
+	// Their sandboxes' audit from Redis once drained.
+	roomAudit
+	NothingLost bool `json:"nothing_lost"`
 }
 
-// roomAudit sums the Redis audit of the sandboxes of the runs that
-// finished.
+// person is one participant: a cookie jar, a lab, an instance.
+type person struct {
+	name string
+	c    *http.Client
+	lab  string
+	app  *app // the instance the participant's requests go to
+}
+
+// roomAudit sums the Redis audit of some sandboxes: every stored user, the
+// emails sent for them, duplicates, and events still unfinished.
 type roomAudit struct {
 	Users      int64 `json:"users"`
 	Emails     int64 `json:"emails_sent"`
 	Duplicates int64 `json:"email_duplicates"`
 	Unfinished int64 `json:"unfinished"`
+}
+
+// audit adds up the Redis audits of the participants' sandboxes.
+func (a *roomAudit) audit(ctx context.Context, r *benchRedis, people []*person) error {
+	for _, p := range people {
+		tot, err := r.totals(ctx, sandboxOf(p.lab))
+		if err != nil {
+			return fmt.Errorf("audit the sandbox of %s: %w", p.name, err)
+		}
+		a.Users += tot.Users
+		a.Emails += tot.EmailsSent
+		a.Duplicates += tot.EmailDuplicates
+		a.Unfinished += tot.Unfinished
+	}
+	return nil
 }
 
 type workshopReport struct {
@@ -166,12 +185,6 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 	fmt.Fprintf(os.Stderr, "workshop %s created; %d participants joining\n", code, o.Participants)
 
 	// Joins, 32 at a time; each name's first sight on the board is timed.
-	type person struct {
-		name string
-		c    *http.Client
-		lab  string
-		app  *app // the instance the participant's requests go to
-	}
 	people := make([]*person, o.Participants)
 	joinLat := &latencies{}
 	boardLat := &latencies{}
@@ -295,7 +308,7 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 				}
 				takenUp[p] = time.Now()
 			}
-			if tot, err := r.totals(ctx, sandboxOf(p.lab)); err != nil || tot.Unfinished > 0 {
+			if settled, _, err := r.settled(ctx, sandboxOf(p.lab)); err != nil || !settled {
 				busy++
 			}
 		}
@@ -315,15 +328,8 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 		for _, at := range takenUp {
 			f.TakeUpMaxS = max(f.TakeUpMaxS, round(at.Sub(killedAt).Seconds(), 1))
 		}
-		for _, p := range moved {
-			tot, err := r.totals(context.WithoutCancel(ctx), sandboxOf(p.lab))
-			if err != nil {
-				return fmt.Errorf("audit a moved participant's sandbox: %w", err)
-			}
-			f.Users += tot.Users
-			f.Emails += tot.EmailsSent
-			f.Duplicates += tot.EmailDuplicates
-			f.Unfinished += tot.Unfinished
+		if err := f.audit(context.WithoutCancel(ctx), r, moved); err != nil {
+			return err
 		}
 		f.NothingLost = f.TakenUp == f.Moved && f.Users > 0 && f.Emails == f.Users && f.Duplicates == 0 && f.Unfinished == 0
 	}
@@ -356,11 +362,10 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 	// consumers go on with what was still in flight. The streams are
 	// watched until every sandbox is settled.
 	audit := context.WithoutCancel(capped)
+	stayed := slices.DeleteFunc(slices.Clone(people), isMoved)
 	waiting := map[*person]bool{}
-	for _, p := range people {
-		if !isMoved(p) {
-			waiting[p] = true
-		}
+	for _, p := range stayed {
+		waiting[p] = true
 	}
 	for len(waiting) > 0 && capped.Err() == nil {
 		var left int64
@@ -387,18 +392,8 @@ func runWorkshop(ctx context.Context, c *common, o workshopOpts) error {
 	}
 	// Then the whole audit, user by user.
 	rep.Final = &roomAudit{}
-	for _, p := range people {
-		if isMoved(p) {
-			continue
-		}
-		tot, err := r.totals(audit, sandboxOf(p.lab))
-		if err != nil {
-			return fmt.Errorf("audit a sandbox: %w", err)
-		}
-		rep.Final.Users += tot.Users
-		rep.Final.Emails += tot.EmailsSent
-		rep.Final.Duplicates += tot.EmailDuplicates
-		rep.Final.Unfinished += tot.Unfinished
+	if err := rep.Final.audit(audit, r, stayed); err != nil {
+		return err
 	}
 	if rep.Final.Unfinished > 0 {
 		rep.DeliveredAllS = 0

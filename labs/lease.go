@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -227,8 +226,7 @@ func (m *Manager) adopt() {
 		owners := make([]*redis.StringCmd, len(keys))
 		_, err := m.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, k := range keys {
-				id := sandboxOfKey(k)
-				leases[i] = p.Exists(ctx, stream.LeaseKey(id))
+				leases[i] = p.Exists(ctx, stream.LeaseKey(stream.SandboxOf(k)))
 				owners[i] = p.HGet(ctx, k, stateOwner)
 			}
 			return nil
@@ -241,7 +239,7 @@ func (m *Manager) adopt() {
 			if leases[i].Val() > 0 || json.Unmarshal([]byte(owners[i].Val()), &o) != nil || o.Owner == "" || o.Scope != m.opt.Scope {
 				continue
 			}
-			orphans, ids = append(orphans, o), append(ids, sandboxOfKey(k))
+			orphans, ids = append(orphans, o), append(ids, stream.SandboxOf(k))
 		}
 		return nil
 	})
@@ -263,7 +261,7 @@ func (m *Manager) adopt() {
 			continue // the learner has moved on to a fresh lab
 		}
 		st, err := stream.New(m.rc, ids[i]).ReadState(ctx, Groups)
-		if err != nil || !unfinished(st) {
+		if err != nil || len(st.Open()) == 0 {
 			continue
 		}
 		l, err := m.Resume(ctx, o.Owner, "")
@@ -280,22 +278,4 @@ func (m *Manager) adopt() {
 		taken++
 		m.log.Info("lab with work left taken up", "sandbox", ids[i])
 	}
-}
-
-// sandboxOfKey is the sandbox a key of the form cr:{id}:... belongs to.
-func sandboxOfKey(key string) string {
-	_, rest, _ := strings.Cut(key, "{")
-	id, _, _ := strings.Cut(rest, "}")
-	return id
-}
-
-// unfinished reports whether a stream state holds entries some group has
-// not finished: pending, or never delivered.
-func unfinished(st stream.State) bool {
-	for _, g := range st.Groups {
-		if g.Pending > 0 || st.Behind(g) {
-			return true
-		}
-	}
-	return false
 }

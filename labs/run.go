@@ -361,13 +361,7 @@ func (s *Sandbox) unfinishedGroups(ctx context.Context) ([]string, error) {
 	if len(st.Groups) == 0 {
 		return Groups, nil // not even created yet (or lost with a restart)
 	}
-	var open []string
-	for _, g := range st.Groups {
-		if g.Pending > 0 || st.Behind(g) {
-			open = append(open, g.Name)
-		}
-	}
-	return open, nil
+	return st.Open(), nil
 }
 
 // allStuck reports whether every named group is paused in front of a

@@ -193,7 +193,7 @@ func (s *Server) renderDecideStep(c *gin.Context, status, n int, d decide.Draft,
 		CanAddJourney: len(d.Answers.Journeys) < decide.MaxJourneys}
 	p.Fields, p.Journeys, p.Groups, p.After, p.Glossary = decideStepFields(txt, n, d.Answers, byPath)
 	p.Preview = newDecidePreview(txt, d.Answers)
-	p.Warnings = s.decideText.Evaluate(d.Answers).AllWarnings()
+	p.Warnings = txt.Evaluate(d.Answers).AllWarnings()
 	s.render(c, status, "decide", view{Title: fmt.Sprintf("Decide · step %d: %s", n, p.Step.Short), Section: "decide", Data: p})
 }
 
@@ -288,7 +288,7 @@ func (s *Server) decideStepPost(c *gin.Context) {
 			var ve *decide.ValidationError
 			if errors.As(err, &ve) {
 				for _, f := range ve.Fields {
-					if s.decideText.StepOf(f.Path) == n {
+					if txt.StepOf(f.Path) == n {
 						errs = append(errs, f)
 					}
 				}
@@ -343,7 +343,7 @@ func (s *Server) decidePreview(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"html": html, "badges": decideBadges(txt, merged)})
 		return
 	}
-	text, _ := s.decideText.Render(merged, decide.Options{Format: decide.FormatMADR})
+	text, _ := txt.Render(merged, decide.Options{Format: decide.FormatMADR})
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(text))
 }
 
@@ -395,12 +395,12 @@ func (s *Server) renderDecideReview(c *gin.Context, status int, extra []decideEr
 			return
 		}
 	}
-	record, _ := s.decideText.Render(d.Answers, decide.Options{Format: format})
+	record, _ := txt.Render(d.Answers, decide.Options{Format: format})
 	errs := append(extra, decideValidationLinks(txt, d.Answers, decide.Validate(d.Answers))...)
 	if len(errs) > 0 && status == http.StatusOK {
 		status = http.StatusUnprocessableEntity
 	}
-	res := s.decideText.Evaluate(d.Answers)
+	res := txt.Evaluate(d.Answers)
 	s.render(c, status, "decide_review", view{Title: "Decide · review", Section: "decide", Data: struct {
 		Text     *decide.Text
 		Prompts  map[string]string

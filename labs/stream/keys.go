@@ -38,10 +38,19 @@ package stream
 // hash rather than a key each, so their lifetime is the users'. What they
 // hold is bounded by the sandbox's storage budget (see Usage).
 
+import "strings"
+
 func prefix(sb string) string { return "cr:{" + sb + "}:" }
 
 // Pattern matches every key of a sandbox (for SCAN).
 func Pattern(sb string) string { return prefix(sb) + "*" }
+
+// SandboxOf is the sandbox a key of the form cr:{sb}:... belongs to.
+func SandboxOf(key string) string {
+	_, rest, _ := strings.Cut(key, "{")
+	sb, _, _ := strings.Cut(rest, "}")
+	return sb
+}
 
 // EventsKey is the stream every user.signedup fact is appended to.
 func EventsKey(sb string) string { return prefix(sb) + "events" }

@@ -894,6 +894,18 @@ type State struct {
 // CountLag leaves as it is.
 func (g GroupStats) LagFromRedis() bool { return g.lagKnown }
 
+// Open names the groups with entries pending or never delivered: the work
+// the stream still holds.
+func (st State) Open() []string {
+	var open []string
+	for _, g := range st.Groups {
+		if g.Pending > 0 || st.Behind(g) {
+			open = append(open, g.Name)
+		}
+	}
+	return open
+}
+
 // Behind reports whether a group has entries it was never handed.
 func (st State) Behind(g GroupStats) bool {
 	return st.LastID != "" && CompareIDs(g.LastDeliveredID, st.LastID) < 0
